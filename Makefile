@@ -1,0 +1,47 @@
+# dmaprefetch: every target sets up what it needs first (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+JOBS   ?= auto
+BOARD  ?= icebreaker
+TOP    ?= record
+CONFIG ?=
+BENCH  ?=
+TEST   ?= tests/test_record_cocotb.py
+
+.PHONY: setup tools test sim synth bench waves lint clean distclean
+
+setup: $(STAMP) tools
+
+$(STAMP): pyproject.toml scripts/setup-venv.sh
+	@PYTHON="$(PYTHON)" VENV="$(VENV)" sh scripts/setup-venv.sh
+	@touch $@
+
+tools:
+	@sh scripts/ensure-iverilog.sh
+
+test: setup
+	$(PY) -m pytest -n $(JOBS) tests
+
+sim: setup
+	$(PY) -m sim $(SIM_ARGS)
+
+synth: setup
+	$(PY) -m synth.build --board $(BOARD) --top $(TOP) $(if $(CONFIG),--config $(CONFIG))
+
+bench: setup
+	$(PY) -m sim.bench $(if $(BENCH),--only $(BENCH)) $(BENCH_ARGS)
+
+waves: setup
+	WAVES=1 $(PY) -m pytest -p no:xdist -s $(TEST)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache
+	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,121 @@
+"""Shared pieces of the cocotb benches: arguments, clock and reset, stream drivers.
+
+Streams follow ``amaranth.lib.stream``: a port ``p`` becomes ``p__valid``,
+``p__ready`` and ``p__payload``; a transfer happens on a rising clock edge
+where valid and ready are both high. All randomness comes from ``random``,
+which cocotb seeds with the run's seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+from cocotb.clock import Clock
+from cocotb.triggers import ReadOnly, RisingEdge
+
+CLOCK_PERIOD_NS = 10
+
+
+def bench_args() -> dict:
+    """The ``bench_args`` given to ``run_cocotb``, plus ``params`` (the DUT's parameters)."""
+    text = os.environ.get("DMAPREFETCH_BENCH")
+    if text is None:
+        raise RuntimeError("DMAPREFETCH_BENCH is unset: run this bench through harness.run_cocotb")
+    return json.loads(text)
+
+
+async def start_clock_and_reset(dut, cycles: int = 2) -> None:
+    """Start a 10 ns clock on ``dut.clk`` and hold the synchronous ``dut.rst`` for ``cycles``."""
+    Clock(dut.clk, CLOCK_PERIOD_NS, unit="ns").start()
+    dut.rst.value = 1
+    for _ in range(cycles):
+        await RisingEdge(dut.clk)
+    dut.rst.value = 0
+
+
+class CycleCounter:
+    """Counts rising edges of ``clk`` after reset; ``now`` is the cycle of the latest edge."""
+
+    def __init__(self, clk):
+        self.clk = clk
+        self.now = 0
+
+    async def run(self) -> None:
+        while True:
+            await RisingEdge(self.clk)
+            self.now += 1
+
+
+class StreamSource:
+    """Drives ``<prefix>__valid`` / ``__payload``; holds each item until ``__ready``.
+
+    ``idle_prob`` is the chance of inserting an idle cycle before an item.
+    ``sent`` collects ``(cycle, value)`` for every completed transfer, where
+    cycle counts rising edges since the source started.
+    """
+
+    def __init__(self, dut, prefix: str, clk, idle_prob: float = 0.0):
+        self.valid = getattr(dut, f"{prefix}__valid")
+        self.ready = getattr(dut, f"{prefix}__ready")
+        self.payload = getattr(dut, f"{prefix}__payload")
+        self.clk = clk
+        self.idle_prob = idle_prob
+        self.sent: list[tuple[int, int]] = []
+        self.cycle = 0
+        self.valid.value = 0
+
+    async def idle(self, cycles: int) -> None:
+        """Hold valid low for ``cycles`` clock cycles."""
+        self.valid.value = 0
+        for _ in range(cycles):
+            await RisingEdge(self.clk)
+            self.cycle += 1
+
+    async def send(self, value: int) -> int:
+        """Transfer one item; returns the cycle of its handshake."""
+        while self.idle_prob and random.random() < self.idle_prob:
+            await self.idle(1)
+        self.valid.value = 1
+        self.payload.value = value
+        while True:
+            await ReadOnly()
+            accepted = bool(self.ready.value)
+            await RisingEdge(self.clk)
+            self.cycle += 1
+            if accepted:
+                break
+        self.valid.value = 0
+        self.sent.append((self.cycle, value))
+        return self.cycle
+
+
+class StreamSink:
+    """Drives ``<prefix>__ready`` (high with ``ready_prob`` each cycle) and collects items.
+
+    ``items`` holds ``(cycle, value)`` for every transfer.
+    """
+
+    def __init__(self, dut, prefix: str, clk, ready_prob: float = 1.0):
+        self.valid = getattr(dut, f"{prefix}__valid")
+        self.ready = getattr(dut, f"{prefix}__ready")
+        self.payload = getattr(dut, f"{prefix}__payload")
+        self.clk = clk
+        self.ready_prob = ready_prob
+        self.items: list[tuple[int, int]] = []
+        self.cycle = 0
+        self.ready.value = 0
+
+    async def run(self) -> None:
+        """Run forever; start with ``cocotb.start_soon(sink.run())``."""
+        while True:
+            ready = self.ready_prob >= 1.0 or random.random() < self.ready_prob
+            self.ready.value = int(ready)
+            await ReadOnly()
+            taken = ready and bool(self.valid.value)
+            value = int(self.payload.value) if taken else None
+            await RisingEdge(self.clk)
+            self.cycle += 1
+            if taken:
+                self.items.append((self.cycle, value))

@@ -1,0 +1,171 @@
+"""Run a cocotb bench on the Verilog of an Amaranth component under Icarus.
+
+``run_cocotb`` elaborates the component (once per source/parameter hash),
+simulates it in a directory of its own, and turns every way a bench can go
+wrong (a failing cocotb test, a crashed simulator, no test at all) into a
+pytest failure that names the seed to replay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+REPO = Path(__file__).resolve().parent.parent
+BUILD = REPO / "build"
+TESTS = Path(__file__).resolve().parent
+SEED_ENV = "DMAPREFETCH_SEED"
+BENCH_ENV = "DMAPREFETCH_BENCH"
+_HASHED_DIRS = ("hw", "model")
+
+
+def _source_digest() -> str:
+    digest = hashlib.sha256()
+    for directory in _HASHED_DIRS:
+        for path in sorted((REPO / directory).rglob("*.py")):
+            digest.update(str(path.relative_to(REPO)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def build_key(name: str, params: Mapping) -> str:
+    """Hash of the block name, its parameters and every source file of hw/ and model/."""
+    digest = hashlib.sha256()
+    digest.update(name.encode())
+    digest.update(json.dumps(params, sort_keys=True, default=str).encode())
+    digest.update(_source_digest().encode())
+    return digest.hexdigest()[:16]
+
+
+def write_verilog(*, name: str, top: Callable[[], wiring.Component], params: Mapping) -> Path:
+    """Verilog of ``top()`` as module ``name``, cached under build/verilog/<name>-<hash>/."""
+    out_dir = BUILD / "verilog" / f"{name}-{build_key(name, params)}"
+    out_file = out_dir / f"{name}.v"
+    if out_file.exists():
+        return out_file
+    component = top()
+    if not isinstance(component, wiring.Component):
+        raise TypeError(f"top() must return an amaranth Component, got {type(component).__name__}")
+    text = verilog.convert(component, name=name, emit_src=False)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scratch = out_dir / f"{name}.v.{os.getpid()}.tmp"
+    scratch.write_text(text)
+    scratch.replace(out_file)  # atomic: concurrent workers never see a partial file
+    (out_dir / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True, default=str))
+    return out_file
+
+
+def choose_seed() -> int:
+    """The seed from $DMAPREFETCH_SEED, else a fresh one."""
+    text = os.environ.get(SEED_ENV)
+    if text:
+        try:
+            return int(text, 0)
+        except ValueError:
+            raise ValueError(f"{SEED_ENV}={text!r} is not an integer") from None
+    return random.SystemRandom().randrange(1 << 31)
+
+
+def _test_id() -> str:
+    current = os.environ.get("PYTEST_CURRENT_TEST", "direct").split(" ")[0]
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in current.split("::")[-1])
+
+
+def run_cocotb(
+    *,
+    name: str,
+    top: Callable[[], wiring.Component],
+    params: Mapping,
+    test_module: str,
+    bench_args: Mapping | None = None,
+    testcase: str | None = None,
+    timeout_s: float | None = None,
+) -> Path:
+    """Simulate cocotb module ``test_module`` (in tests/) against ``top()``; returns the results.
+
+    Raises AssertionError (naming the seed) when a cocotb test failed, the
+    simulator failed, or no cocotb test ran.
+    """
+    from cocotb_tools.check_results import get_results
+    from cocotb_tools.runner import get_runner
+
+    if shutil.which("iverilog") is None:
+        raise RuntimeError("iverilog not found: run `make setup` (installs Icarus Verilog)")
+    seed = choose_seed()
+    key = build_key(name, params)
+    source = write_verilog(name=name, top=top, params=params)
+    run_dir = BUILD / "cocotb" / f"{name}-{key}" / f"{_test_id()}-{os.getpid()}"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    results = run_dir / "results.xml"
+    waves = os.environ.get("WAVES", "0") not in ("", "0")
+    replay = f"replay: {SEED_ENV}={seed}" + (" WAVES=1" if not waves else "")
+    print(f"cocotb bench {test_module} on {name} ({json.dumps(params, default=str)}): "
+          f"seed={seed} ({replay}); run dir {run_dir}")
+
+    runner = get_runner("icarus")
+    runner.build(
+        sources=[source],
+        hdl_toplevel=name,
+        build_dir=run_dir,
+        timescale=("1ns", "1ps"),
+        waves=waves,
+        always=True,
+    )
+    # The runner lays os.environ over extra_env, so a stale value there must not win.
+    os.environ.pop(BENCH_ENV, None)
+    env = {BENCH_ENV: json.dumps({"params": dict(params), **dict(bench_args or {})}, default=str)}
+    if timeout_s is not None:
+        env["DMAPREFETCH_TIMEOUT_S"] = str(timeout_s)
+    for directory in (str(REPO), str(TESTS)):  # the runner hands sys.path to the simulator
+        if directory not in sys.path:
+            sys.path.insert(0, directory)
+    exit_code = 0
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=name,
+            testcase=testcase,
+            seed=seed,
+            extra_env=env,
+            waves=waves,
+            build_dir=run_dir,
+            test_dir=run_dir,
+            results_xml=str(results),
+        )
+    except SystemExit as exc:  # the runner exits on failure when it runs inside pytest
+        exit_code = exc.code if isinstance(exc.code, int) else 1
+    where = f"{replay}; log in {run_dir}"
+    if not results.exists():
+        raise AssertionError(
+            f"cocotb bench {test_module} on {name} wrote no results "
+            f"(simulator exit {exit_code}); {where}"
+        )
+    num_tests, num_failed = get_results(results)
+    if num_tests == 0:
+        raise AssertionError(f"cocotb bench {test_module} on {name} ran no test; {where}")
+    if num_failed:
+        raise AssertionError(
+            f"cocotb bench {test_module} on {name}: {num_failed} of {num_tests} cocotb tests "
+            f"failed; {where}"
+        )
+    if exit_code:
+        raise AssertionError(
+            f"cocotb bench {test_module} on {name}: simulator exit {exit_code}; {where}"
+        )
+    print(f"cocotb bench {test_module} on {name}: {num_tests} cocotb tests passed (seed={seed})")
+    if waves:
+        for wave in sorted(run_dir.glob("*.fst")) + sorted(run_dir.glob("*.vcd")):
+            print(f"waveform: {wave}")
+    return results
+
