@@ -1,0 +1,495 @@
+"""Golden model of NVIDIA UVM's page prefetcher for one VA block and one fault batch.
+
+Reimplements ``uvm_perf_prefetch_get_hint_va_block`` of the open GPU kernel
+modules, release 595.45.04 (``kernel-open/nvidia-uvm/uvm_perf_prefetch.c`` and
+the helpers it calls), bug for bug; ``docs/uvm_tree.md`` lists the surprising
+behaviours. Masks are Python ints, bit i = page i of the block (4 KiB pages).
+Regions are ``(first, outer)`` page indices, half open.
+
+Besides the driver-shaped model (:func:`prefetch_hint`) this module holds
+:func:`engine_reference`, the node-parallel formulation the hardware engine
+(``hw/uvm_tree.py``) implements, the engine's parameters
+(:class:`UvmTreeParams`) and a random batch generator shared by the tests,
+the cocotb bench and the benchmark.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+PAGE_SIZE = 4096
+BIG_PAGE_SIZE = 64 * 1024
+BIG_PAGE_PAGES = BIG_PAGE_SIZE // PAGE_SIZE  # 16
+VA_BLOCK_SIZE = 2 * 1024 * 1024
+PAGES_PER_BLOCK = VA_BLOCK_SIZE // PAGE_SIZE  # 512
+THRESHOLD_DEFAULT = 51
+MIN_FAULTS_MAX = 20
+COUNTER_BITS = 16  # va_block->prefetch_info.fault_migrations_to_last_proc is an NvU16
+PREFERRED = ("none", "dest", "other")
+PREFERRED_CODE = {name: code for code, name in enumerate(PREFERRED)}
+
+
+@dataclass(frozen=True)
+class HintResult:
+    """Outcome of one batch.
+
+    ``prefetch``: the mask the driver leaves in ``out_hint->prefetch_pages_mask``
+    (the caller ignores it unless ``hint``); ``hint``: the driver sets
+    ``out_hint->residency`` (counter >= min_faults and a page to prefetch);
+    ``migrations_after``: the block's NvU16 fault-migration counter after the batch.
+    """
+
+    prefetch: int
+    hint: bool
+    migrations_after: int
+
+
+@dataclass(frozen=True)
+class UvmTreeParams:
+    """Build parameters of the hardware engine.
+
+    ``max_pages``: leaves of the engine's tree (a power of two, 32..512). 512
+    is the driver's VA block; a smaller engine handles blocks that lie inside
+    one ``max_pages``-aligned window of pages (the reduced iCE40 build).
+    """
+
+    max_pages: int = PAGES_PER_BLOCK
+
+    def __post_init__(self):
+        m = self.max_pages
+        if not isinstance(m, int) or m < 32 or m > PAGES_PER_BLOCK or m & (m - 1):
+            raise ValueError(f"max_pages must be a power of two in 32..512, got {m!r}")
+
+    @property
+    def levels(self) -> int:
+        """Node sizes 1, 2, ..., max_pages: log2(max_pages) + 1 levels."""
+        return self.max_pages.bit_length()
+
+    @property
+    def index_bits(self) -> int:
+        """Width of a page index or page count 0..max_pages."""
+        return self.max_pages.bit_length()
+
+
+# ---------------------------------------------------------------------------
+# bit-mask helpers (the driver's uvm_page_mask_* on 512-bit masks)
+
+
+def _range_mask(first: int, outer: int) -> int:
+    """Bits [first, outer); empty when outer <= first."""
+    if outer <= first:
+        return 0
+    return ((1 << (outer - first)) - 1) << first
+
+
+def _weight(mask: int, first: int, outer: int) -> int:
+    return (mask & _range_mask(first, outer)).bit_count()
+
+
+def _region_empty(mask: int, region: tuple[int, int]) -> bool:
+    return not mask & _range_mask(*region)
+
+
+def _fill(mask: int, region: tuple[int, int]) -> int:
+    """uvm_page_mask_region_fill: Linux bitmap_set(first, outer - first).
+
+    An inverted region (first > outer, which the clamp in compute_prefetch_region
+    can produce) hands bitmap_set a negative length; __bitmap_set then sets
+    nothing because both ends lie in the first 64-bit word. Empty here too.
+    """
+    return mask | _range_mask(*region)
+
+
+def _roundup_pow2_log2(n: int) -> int:
+    """ilog2(roundup_pow_of_two(n)) for n >= 1."""
+    return (n - 1).bit_length()
+
+
+# ---------------------------------------------------------------------------
+# the driver, function by function
+
+
+@dataclass
+class _BitmapTree:
+    """uvm_perf_prefetch_bitmap_tree_t: leaves = pages of max_prefetch_region + offset."""
+
+    pages: int
+    offset: int
+    leaf_count: int
+    level_count: int
+
+
+def _big_page_region_subset(block_start: int, region: tuple[int, int]) -> tuple[int, int]:
+    """uvm_va_block_big_page_region_subset: whole 64 KiB pages inside ``region``."""
+    start = block_start + region[0] * PAGE_SIZE
+    end = block_start + region[1] * PAGE_SIZE - 1
+    first_addr = -(-start // BIG_PAGE_SIZE) * BIG_PAGE_SIZE
+    outer_addr = (end + 1) // BIG_PAGE_SIZE * BIG_PAGE_SIZE
+    if outer_addr <= first_addr:
+        return (0, 0)
+    return ((first_addr - start) // PAGE_SIZE + region[0],
+            (outer_addr - start) // PAGE_SIZE + region[0])
+
+
+def _init_tree(max_region, resident, faulted) -> _BitmapTree:
+    """init_bitmap_tree_from_region."""
+    pages = (resident | faulted) if resident is not None else faulted
+    pages >>= max_region[0]
+    leaf_count = max_region[1] - max_region[0]
+    return _BitmapTree(pages, 0, leaf_count, _roundup_pow2_log2(leaf_count) + 1)
+
+
+def _grow_if_no_thrashing(tree, region, first, faulted, thrashing) -> None:
+    """grow_fault_granularity_if_no_thrashing: fill ``region`` in the tree."""
+    if not _region_empty(faulted, region) and (
+        thrashing is None or _region_empty(thrashing, region)
+    ):
+        shifted = (region[0] - first + tree.offset, region[1] - first + tree.offset)
+        assert shifted[1] <= tree.leaf_count
+        tree.pages = _fill(tree.pages, shifted)
+
+
+def _grow_fault_granularity(tree, big, max_region, faulted, thrashing) -> None:
+    """grow_fault_granularity: prefix, each big page, suffix (or the whole region)."""
+    first = max_region[0]
+    if not big[1]:
+        _grow_if_no_thrashing(tree, max_region, first, faulted, thrashing)
+        return
+    if big[0] > max_region[0]:
+        _grow_if_no_thrashing(tree, (max_region[0], big[0]), first, faulted, thrashing)
+    for page in range(big[0], big[1], BIG_PAGE_PAGES):
+        _grow_if_no_thrashing(tree, (page, page + BIG_PAGE_PAGES), first, faulted, thrashing)
+    if big[1] < max_region[1]:
+        _grow_if_no_thrashing(tree, (big[1], max_region[1]), first, faulted, thrashing)
+
+
+def _update_tree(tree, block_start, faulted, thrashing, max_region) -> None:
+    """update_bitmap_tree_from_va_block: big-page offset, then grow."""
+    big = _big_page_region_subset(block_start, max_region)
+    # (int) NvU16 - NvU16 > 0: false when the region holds no big page (big = (0, 0)).
+    if big[0] - max_region[0] > 0:
+        tree.offset = BIG_PAGE_PAGES - (big[0] - max_region[0])
+        tree.leaf_count = max_region[1] - max_region[0] + tree.offset
+        assert tree.offset < BIG_PAGE_PAGES and tree.leaf_count <= PAGES_PER_BLOCK
+        tree.pages = (tree.pages << tree.offset) & _range_mask(0, PAGES_PER_BLOCK)
+        tree.level_count = _roundup_pow2_log2(tree.leaf_count) + 1
+    _grow_fault_granularity(tree, big, max_region, faulted, thrashing)
+
+
+def _compute_prefetch_region(page, tree, max_region, threshold) -> tuple[int, int]:
+    """compute_prefetch_region: the highest tree node over the threshold, then the clamp."""
+    leaf = page - max_region[0] + tree.offset
+    region = (0, 0)
+    for level in range(tree.level_count - 1, -1, -1):
+        span = 1 << (tree.level_count - 1 - level)
+        start = leaf & ~(span - 1)
+        outer = min(start + span, tree.leaf_count)
+        counter = _weight(tree.pages, start, outer)
+        if counter * 100 > (outer - start) * threshold:
+            region = (start, outer)
+    first, outer = region
+    if outer:
+        first += max_region[0]
+        if first < tree.offset:
+            first = tree.offset  # sic: a page index, not max_region.first (docs/uvm_tree.md)
+        else:
+            first -= tree.offset
+            first = max(first, max_region[0])
+        outer += max_region[0]
+        if outer < tree.offset:
+            outer = tree.offset
+        else:
+            outer -= tree.offset
+            outer = min(outer, max_region[1])
+    return (first, outer)
+
+
+def _compute_prefetch_mask(faulted_region, max_region, tree, faulted, threshold) -> int:
+    """compute_prefetch_mask: union of the regions of the faulted pages, early out at the end."""
+    mask = 0
+    for page in range(faulted_region[0], faulted_region[1]):
+        if not faulted >> page & 1:
+            continue
+        region = _compute_prefetch_region(page, tree, max_region, threshold)
+        mask = _fill(mask, region)
+        if region[1] == max_region[1]:
+            break
+    return mask
+
+
+# ---------------------------------------------------------------------------
+# validation
+
+
+def _check_int(name: str, value, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
+    return value
+
+
+def _check_mask(name: str, value, num_pages: int, allow_none: bool) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an int page mask, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative")
+    if value >> num_pages:
+        raise ValueError(
+            f"{name} has bits at or beyond num_pages={num_pages} "
+            f"(highest bit {value.bit_length() - 1})"
+        )
+
+
+def _check_region(name: str, region, num_pages: int) -> tuple[int, int]:
+    if not isinstance(region, tuple | list) or len(region) != 2:
+        raise ValueError(f"{name} must be a (first, outer) pair, got {region!r}")
+    first, outer = region
+    for value in region:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must hold ints, got {region!r}")
+    if not 0 <= first < outer <= num_pages:
+        raise ValueError(
+            f"{name}={tuple(region)} must satisfy 0 <= first < outer <= num_pages={num_pages}"
+        )
+    return (first, outer)
+
+
+def _validate(block_start, num_pages, faulted, faulted_region, resident, thrashing, max_region,
+              preferred, cpu_mapped, threshold, min_faults, migrations_before, first_touch):
+    _check_int("num_pages", num_pages, 1, PAGES_PER_BLOCK)
+    _check_int("block_start", block_start, 0, (1 << 64) - 1)
+    if block_start % PAGE_SIZE:
+        raise ValueError(f"block_start={block_start:#x} is not 4 KiB aligned")
+    if block_start % VA_BLOCK_SIZE + num_pages * PAGE_SIZE > VA_BLOCK_SIZE:
+        raise ValueError(
+            f"block_start={block_start:#x} with num_pages={num_pages} crosses a 2 MiB boundary"
+        )
+    _check_mask("faulted", faulted, num_pages, False)
+    _check_mask("resident", resident, num_pages, True)
+    _check_mask("thrashing", thrashing, num_pages, True)
+    _check_mask("cpu_mapped", cpu_mapped, num_pages, False)
+    fr = _check_region("faulted_region", faulted_region, num_pages)
+    mr = None
+    if max_region is not None:
+        mr = _check_region("max_region", max_region, num_pages)
+        if not (mr[0] <= fr[0] and fr[1] <= mr[1]):
+            raise ValueError(f"faulted_region={fr} must lie inside max_region={mr}")
+    _check_int("threshold", threshold, 1, 100)
+    _check_int("min_faults", min_faults, 1, MIN_FAULTS_MAX)
+    _check_int("migrations_before", migrations_before, 0, (1 << COUNTER_BITS) - 1)
+    if preferred not in PREFERRED:
+        raise ValueError(f"preferred must be one of {PREFERRED}, got {preferred!r}")
+    if first_touch and resident:
+        raise ValueError("resident must be empty when first_touch (the block is resident nowhere)")
+    return fr, mr
+
+
+# ---------------------------------------------------------------------------
+# public API
+
+
+def prefetch_hint(*, block_start: int, num_pages: int, faulted: int,
+                  faulted_region: tuple[int, int], resident: int | None = None,
+                  thrashing: int | None = None, max_region: tuple[int, int] | None = None,
+                  first_touch: bool = False, preferred: str = "none", dest_cpu: bool = False,
+                  cpu_mapped: int = 0, threshold: int = THRESHOLD_DEFAULT, min_faults: int = 1,
+                  migrations_before: int = 0, same_dest: bool = True,
+                  enabled: bool = True) -> HintResult:
+    """uvm_perf_prefetch_get_hint_va_block for one block and one batch (see module doc).
+
+    Raises ValueError naming the offending argument.
+    """
+    fr, mr = _validate(block_start, num_pages, faulted, faulted_region, resident, thrashing,
+                       max_region, preferred, cpu_mapped, threshold, min_faults,
+                       migrations_before, first_touch)
+    if not enabled:
+        # uvm_perf_prefetch_enabled() is false: return before prenotify, counter untouched.
+        return HintResult(0, False, migrations_before)
+
+    # uvm_perf_prefetch_prenotify_fault_migrations
+    counter = migrations_before if same_dest else 0
+    hmm = mr is not None
+    max_reg = mr if hmm else (0, num_pages)
+    prefetch = 0
+    if first_touch and preferred == "dest":
+        prefetch = _fill(0, max_reg)
+    elif preferred in ("none", "dest"):  # should_apply_prefetch_logic, confidential computing off
+        tree = _init_tree(max_reg, resident, faulted)
+        _update_tree(tree, block_start, faulted, thrashing, max_reg)
+        scratch = faulted & ~thrashing if thrashing is not None else faulted
+        prefetch = _compute_prefetch_mask(fr, max_reg, tree, scratch, threshold)
+    prefetch &= ~faulted
+    if dest_cpu and not hmm:
+        # The CPU always has a resident mask; None means an empty one.
+        prefetch &= ~((resident or 0) & cpu_mapped)
+    if thrashing is not None:
+        prefetch &= ~thrashing
+    counter = (counter + _weight(faulted, *fr)) & ((1 << COUNTER_BITS) - 1)
+
+    # uvm_perf_prefetch_get_hint_va_block (no range groups)
+    hint = counter >= min_faults and prefetch != 0
+    return HintResult(prefetch, hint, counter)
+
+
+# ---------------------------------------------------------------------------
+# node-parallel formulation (what hw/uvm_tree.py computes)
+
+
+def engine_reference(*, block_start: int, num_pages: int, faulted: int,
+                     faulted_region: tuple[int, int], resident: int | None = None,
+                     thrashing: int | None = None, first_touch: bool = False,
+                     preferred: str = "none", dest_cpu: bool = False, cpu_mapped: int = 0,
+                     threshold: int = THRESHOLD_DEFAULT, min_faults: int = 1,
+                     migrations_before: int = 0, same_dest: bool = True,
+                     enabled: bool = True, max_pages: int = PAGES_PER_BLOCK) -> HintResult:
+    """The engine's algorithm in Python: every tree node at once, no per-page walk.
+
+    Regular blocks only (no ``max_region``). Tree coordinates are page + offset,
+    offset = block start page mod 16 when the block holds a whole big page.
+    A node is selected when it passes the threshold, no ancestor passes and it
+    holds an eligible faulted page; the mask is the union of the selected
+    nodes, minus the leaves the driver's clamp drops (docs/uvm_tree.md).
+    """
+    if not enabled:
+        return HintResult(0, False, migrations_before)
+    resident = resident or 0
+    thrashing = thrashing or 0
+    n = num_pages
+    s16 = block_start // PAGE_SIZE % BIG_PAGE_PAGES
+    q = (BIG_PAGE_PAGES - s16) % BIG_PAGE_PAGES  # pages before the first big page
+    big = q + BIG_PAGE_PAGES <= (n + s16) // BIG_PAGE_PAGES * BIG_PAGE_PAGES - s16
+    offset = s16 if big else 0
+    leaf_count = n + offset
+    valid = _range_mask(offset, leaf_count)
+    f_t = faulted << offset
+    thr_t = thrashing << offset
+    base = (resident | faulted) << offset
+    # grow_fault_granularity: 16-leaf groups, or the whole tree without big pages
+    grown = 0
+    if big:
+        for g in range(0, max_pages, BIG_PAGE_PAGES):
+            grp = _range_mask(g, g + BIG_PAGE_PAGES)
+            if f_t & grp and not thr_t & grp:
+                grown |= grp
+    elif faulted and not thrashing:
+        grown = valid
+    tree = base | (grown & valid)
+    elig = f_t & ~thr_t & _range_mask(faulted_region[0] + offset, faulted_region[1] + offset)
+
+    k_max = max_pages.bit_length() - 1
+    passes, sel = {}, {}
+    for k in range(k_max, -1, -1):  # root first: node (k, i) covers [i << k, (i + 1) << k)
+        span = 1 << k
+        for i in range(max_pages >> k):
+            lo = i * span
+            if lo >= leaf_count:
+                continue
+            hi = min(lo + span, leaf_count)
+            cnt = _weight(tree, lo, hi)
+            passes[(k, i)] = cnt * 100 > (hi - lo) * threshold
+            anc = any(passes[(a, i >> (a - k))] for a in range(k + 1, k_max + 1))
+            sel[(k, i)] = passes[(k, i)] and not anc and bool(elig & _range_mask(lo, hi))
+    out = 0
+    for (k, i), chosen in sel.items():
+        if chosen:
+            lo = i << k
+            hi = min(lo + (1 << k), leaf_count)
+            if lo < offset:  # the clamp's first = offset
+                lo = 2 * offset
+            out |= _range_mask(max(lo, offset), hi)
+    prefetch = 0
+    if first_touch and preferred == "dest":
+        prefetch = _range_mask(0, n)
+    elif preferred != "other":
+        prefetch = out >> offset
+    prefetch &= ~faulted
+    if dest_cpu:
+        prefetch &= ~(resident & cpu_mapped)
+    prefetch &= ~thrashing
+    counter = ((migrations_before if same_dest else 0)
+               + _weight(faulted, *faulted_region)) & ((1 << COUNTER_BITS) - 1)
+    return HintResult(prefetch, counter >= min_faults and prefetch != 0, counter)
+
+
+# ---------------------------------------------------------------------------
+# random batches
+
+
+def _random_mask(rng: random.Random, n: int, style: str, density: float) -> int:
+    if style == "empty":
+        return 0
+    if style == "full":
+        return (1 << n) - 1
+    if style == "runs":
+        mask = 0
+        for _ in range(rng.randint(1, 4)):
+            first = rng.randrange(n)
+            length = rng.randint(1, max(1, int(n * density)))
+            mask |= _range_mask(first, min(n, first + length))
+        return mask
+    mask = 0
+    for i in range(n):
+        if rng.random() < density:
+            mask |= 1 << i
+    return mask
+
+
+def random_batch(rng: random.Random, max_pages: int = PAGES_PER_BLOCK,
+                 hmm: bool = False) -> dict:
+    """Keyword arguments of one random ``prefetch_hint`` call the engine can take.
+
+    Varied densities and clustered runs, misaligned and short blocks, every
+    threshold, thrashing / resident present or absent, CPU or GPU destination.
+    The block lies inside one ``max_pages``-aligned window of pages. With
+    ``hmm`` a random ``max_region`` is added (model only).
+    """
+    shape = rng.random()
+    if shape < 0.15:
+        n = rng.randint(1, min(40, max_pages))
+    elif shape < 0.35:
+        n = max_pages
+    else:
+        n = rng.randint(1, max_pages)
+    s = rng.randint(0, max_pages - n)
+    window = rng.randrange(PAGES_PER_BLOCK // max_pages) * max_pages
+    block_start = rng.randrange(1 << 20) * VA_BLOCK_SIZE + (window + s) * PAGE_SIZE
+    styles = ("random", "runs", "runs", "random", "empty", "full")
+    density = rng.choice((0.01, 0.05, 0.2, 0.5, 0.8, 0.95))
+    faulted = _random_mask(rng, n, rng.choice(("random", "runs")), density)
+    if not faulted or rng.random() < 0.2:
+        faulted |= 1 << rng.randrange(n)
+    first = (faulted & -faulted).bit_length() - 1
+    outer = faulted.bit_length()
+    if rng.random() < 0.2:  # a wider faulted region, or one that leaves faults outside
+        first = rng.randint(0, first)
+        outer = rng.randint(outer, n)
+    elif rng.random() < 0.1:
+        first = rng.randint(first, outer - 1)
+        outer = rng.randint(first + 1, outer)
+    first_touch = rng.random() < 0.1
+    resident = None
+    if not first_touch and rng.random() < 0.7:
+        resident = _random_mask(rng, n, rng.choice(styles), rng.choice((0.1, 0.3, 0.6, 0.9)))
+    thrashing = None
+    if rng.random() < 0.3:
+        thrashing = _random_mask(rng, n, rng.choice(("random", "runs")), rng.choice((0.01, 0.1)))
+    batch = dict(
+        block_start=block_start, num_pages=n, faulted=faulted, faulted_region=(first, outer),
+        resident=resident, thrashing=thrashing, first_touch=first_touch,
+        preferred=rng.choice(("none", "none", "none", "dest", "other")),
+        dest_cpu=rng.random() < 0.4,
+        cpu_mapped=_random_mask(rng, n, rng.choice(styles), 0.5) if rng.random() < 0.5 else 0,
+        threshold=rng.choice((THRESHOLD_DEFAULT, rng.randint(1, 100), 1, 100, 50)),
+        min_faults=rng.choice((1, 1, rng.randint(1, MIN_FAULTS_MAX))),
+        migrations_before=rng.choice((0, rng.randrange(64), rng.randrange(1 << COUNTER_BITS),
+                                      (1 << COUNTER_BITS) - rng.randint(1, 600))),
+        same_dest=rng.random() < 0.7, enabled=rng.random() < 0.95,
+    )
+    if hmm:
+        lo = rng.randint(0, first)
+        batch["max_region"] = (lo, rng.randint(outer, n))
+    return batch
