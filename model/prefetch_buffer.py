@@ -1,0 +1,561 @@
+"""Golden model of the prefetch buffer: an SRAM of lines filled from host memory.
+
+Cycle-exact against ``hw/prefetch_buffer.py`` (contract in
+``docs/prefetch_buffer.md``). Inputs are timed: a lookup carries the cycle of
+its handshake, a prefetch request the cycle from which it is offered (it is
+accepted at the first cycle from then on where fewer than ``max_fills`` fills
+are in flight), a configuration change the cycle it is applied. Host memory and
+its fill responder are modelled by :class:`HostMemory`, whose contents and
+per-fill latencies the caller chooses.
+
+Within a cycle the effects apply in this order: fill request issue, lookup,
+prefetch request, accepted fill beat (and fill completion), configuration.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+
+def _pow2(value: int) -> bool:
+    return value > 0 and value & (value - 1) == 0
+
+
+class LookupKind(enum.IntEnum):
+    """Answer to a lookup: MISS (line absent), HIT (line present), LATE (fill in flight)."""
+
+    MISS = 0
+    HIT = 1
+    LATE = 2
+
+
+@dataclass(frozen=True)
+class PrefetchBufferParams:
+    """Built geometry of the buffer; the VMC may enable fewer sets / ways at run time.
+
+    addr_width: byte-address width (bits). line_bytes: line size, 64..4096, a
+    power of two. sets, ways: powers of two; ways <= 32 (true LRU); sets=1 is
+    fully associative. word_bytes: width of the lookup and fill data path.
+    max_fills: fills in flight at most. counter_width: width of each counter.
+    """
+
+    addr_width: int = 32
+    line_bytes: int = 256
+    sets: int = 16
+    ways: int = 4
+    word_bytes: int = 8
+    max_fills: int = 4
+    counter_width: int = 32
+
+    def __post_init__(self):
+        if not (_pow2(self.line_bytes) and 64 <= self.line_bytes <= 4096):
+            raise ValueError(f"line_bytes={self.line_bytes}: must be a power of two in 64..4096")
+        if not (_pow2(self.sets) and self.sets <= 4096):
+            raise ValueError(f"sets={self.sets}: must be a power of two in 1..4096")
+        if not (_pow2(self.ways) and self.ways <= 32):
+            raise ValueError(f"ways={self.ways}: must be a power of two in 1..32 (true LRU)")
+        if not (_pow2(self.word_bytes) and self.word_bytes <= min(64, self.line_bytes)):
+            raise ValueError(f"word_bytes={self.word_bytes}: must be a power of two in 1..64")
+        if not (self.line_log2 + self.set_bits < self.addr_width <= 64):
+            raise ValueError(
+                f"addr_width={self.addr_width}: must exceed line and set index bits "
+                f"({self.line_log2 + self.set_bits}) and be at most 64"
+            )
+        if not 1 <= self.max_fills <= 64:
+            raise ValueError(f"max_fills={self.max_fills}: must be in 1..64")
+        if not (1 <= self.counter_width <= 64):
+            raise ValueError(f"counter_width={self.counter_width}: must be in 1..64")
+
+    @property
+    def capacity(self) -> int:
+        """Built data capacity in bytes."""
+        return self.line_bytes * self.sets * self.ways
+
+    @property
+    def line_log2(self) -> int:
+        return self.line_bytes.bit_length() - 1
+
+    @property
+    def word_log2(self) -> int:
+        return self.word_bytes.bit_length() - 1
+
+    @property
+    def beats(self) -> int:
+        """Words per line (fill beats per line)."""
+        return self.line_bytes // self.word_bytes
+
+    @property
+    def set_bits(self) -> int:
+        return self.sets.bit_length() - 1
+
+    @property
+    def way_bits(self) -> int:
+        return self.ways.bit_length() - 1
+
+    @property
+    def tag_width(self) -> int:
+        """Width of a line number (the full tag stored per line)."""
+        return self.addr_width - self.line_log2
+
+    @property
+    def length_width(self) -> int:
+        """Width of the lookup length field (holds 1..word_bytes)."""
+        return self.word_bytes.bit_length()
+
+    def to_dict(self) -> dict:
+        return {
+            "addr_width": self.addr_width,
+            "line_bytes": self.line_bytes,
+            "sets": self.sets,
+            "ways": self.ways,
+            "word_bytes": self.word_bytes,
+            "max_fills": self.max_fills,
+            "counter_width": self.counter_width,
+        }
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A demand access handshaken at ``cycle``: bytes [addr, addr+length) inside one word.
+
+    For writes ``data`` is lane-aligned: byte i of the word is address
+    ``word_base + i`` (only the addressed lanes are used).
+    """
+
+    cycle: int
+    addr: int
+    length: int = 1
+    write: bool = False
+    data: int = 0
+
+
+@dataclass(frozen=True)
+class PrefetchRequest:
+    """Request to fetch the line containing byte ``addr``, offered from ``cycle`` on."""
+
+    cycle: int
+    addr: int
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """VMC configuration applied at ``cycle``: 2**sets_log2 sets and ``ways`` ways enabled."""
+
+    cycle: int
+    sets_log2: int
+    ways: int
+
+
+@dataclass(frozen=True)
+class LookupResult:
+    """Answer to one lookup; ``data`` is the whole aligned word for read hits, else 0."""
+
+    cycle: int
+    addr: int
+    write: bool
+    kind: LookupKind
+    data: int = 0
+
+
+COUNTER_NAMES = (
+    "requested",
+    "issued",
+    "dropped_duplicate",
+    "dropped_busy",
+    "useful",
+    "useless",
+    "hits",
+    "late",
+    "misses",
+)
+
+
+@dataclass
+class Counters:
+    """Accounting (see docs/prefetch_buffer.md); values wrap at ``counter_width`` in RTL."""
+
+    requested: int = 0
+    issued: int = 0
+    dropped_duplicate: int = 0
+    dropped_busy: int = 0
+    useful: int = 0
+    useless: int = 0
+    hits: int = 0
+    late: int = 0
+    misses: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNTER_NAMES}
+
+    @property
+    def accuracy(self) -> float:
+        """Useful prefetches per issued prefetch."""
+        return self.useful / self.issued if self.issued else 0.0
+
+    @property
+    def coverage(self) -> float:
+        """Lookups served by a prefetch (hit or late) per lookup."""
+        total = self.hits + self.late + self.misses
+        return (self.hits + self.late) / total if total else 0.0
+
+    @property
+    def lateness(self) -> float:
+        """Late lookups per lookup served by a prefetch."""
+        served = self.hits + self.late
+        return self.late / served if served else 0.0
+
+
+@dataclass
+class RunResult:
+    """Everything one ``run`` produced, in order."""
+
+    results: list[LookupResult] = field(default_factory=list)
+    prefetch_accepts: list[int] = field(default_factory=list)
+    fill_requests: list[tuple[int, int]] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters)
+    end_cycle: int = 0
+
+
+class HostMemory:
+    """Host memory (words, lane-addressed) and its fill responder.
+
+    ``init(word_index) -> int`` gives the initial contents. Fill ``i`` (in
+    request order) takes ``latencies[i % len(latencies)]`` cycles (>= 1) from
+    its request handshake to its first beat; beat ``j`` (global count) waits
+    ``gaps[j % len(gaps)]`` extra idle cycles. Beats are presented in request
+    order, one at a time, each held until accepted:
+    ``avail = max(request + latency (first beat only), previous accept + 1) + gap``.
+    """
+
+    def __init__(
+        self,
+        word_bytes: int,
+        init: Callable[[int], int] | None = None,
+        latencies: Sequence[int] = (8,),
+        gaps: Sequence[int] = (0,),
+    ):
+        if not latencies or any(lat < 1 for lat in latencies):
+            raise ValueError(f"latencies={list(latencies)!r}: need at least one, each >= 1")
+        if not gaps or any(g < 0 for g in gaps):
+            raise ValueError(f"gaps={list(gaps)!r}: need at least one, each >= 0")
+        self.word_bytes = word_bytes
+        self.word_log2 = word_bytes.bit_length() - 1
+        self.init = init or (lambda index: 0)
+        self.latencies = list(latencies)
+        self.gaps = list(gaps)
+        self.words: dict[int, int] = {}
+        self._queue: deque[list[int]] = deque()  # [first_cycle, word_base, beats]
+        self._requests = 0
+        self._beat = 0
+        self._beats_done = 0
+        self._last_accept: int | None = None
+        self._avail: int | None = None
+
+    def read_word(self, index: int) -> int:
+        """Contents of word ``index`` (byte address ``index * word_bytes``)."""
+        word = self.words.get(index)
+        return self.init(index) if word is None else word
+
+    def read_bytes(self, addr: int, length: int) -> bytes:
+        """``length`` bytes from byte address ``addr`` (any alignment)."""
+        out = bytearray()
+        for a in range(addr, addr + length):
+            word = self.read_word(a >> self.word_log2)
+            out.append((word >> (8 * (a % self.word_bytes))) & 0xFF)
+        return bytes(out)
+
+    def write(self, addr: int, length: int, data: int) -> None:
+        """Write lanes [addr % word_bytes, +length) of the lane-aligned word ``data``."""
+        index = addr >> self.word_log2
+        mask = ((1 << (8 * length)) - 1) << (8 * (addr % self.word_bytes))
+        old = self.read_word(index)
+        self.words[index] = (old & ~mask) | (data & mask)
+
+    def request(self, cycle: int, line_addr: int, beats: int) -> None:
+        """A fill request for the line at byte ``line_addr`` was handshaken at ``cycle``."""
+        latency = self.latencies[self._requests % len(self.latencies)]
+        self._requests += 1
+        self._queue.append([cycle + latency, line_addr >> self.word_log2, beats])
+
+    @property
+    def busy(self) -> bool:
+        """True while a requested fill has beats left to deliver."""
+        return bool(self._queue)
+
+    def present(self, cycle: int) -> int | None:
+        """Data of the beat offered at ``cycle`` (valid high), or None when idle."""
+        if not self._queue:
+            return None
+        if self._avail is None:
+            first, _, _ = self._queue[0]
+            start = first if self._beat == 0 else 0
+            if self._last_accept is not None:
+                start = max(start, self._last_accept + 1)
+            self._avail = start + self.gaps[self._beats_done % len(self.gaps)]
+        if cycle < self._avail:
+            return None
+        return self.read_word(self._queue[0][1] + self._beat)
+
+    def accept(self, cycle: int) -> None:
+        """The beat offered at ``cycle`` was taken by the device."""
+        self._last_accept = cycle
+        self._avail = None
+        self._beats_done += 1
+        self._beat += 1
+        if self._beat == self._queue[0][2]:
+            self._queue.popleft()
+            self._beat = 0
+
+
+class PrefetchBuffer:
+    """Cycle-exact model of ``hw.prefetch_buffer.PrefetchBuffer`` plus its host memory.
+
+    State persists across ``run`` calls; each call continues at ``self.cycle``.
+    """
+
+    def __init__(self, params: PrefetchBufferParams, host: HostMemory):
+        if host.word_bytes != params.word_bytes:
+            raise ValueError(
+                f"host word_bytes={host.word_bytes} differs from params {params.word_bytes}"
+            )
+        self.p = params
+        self.host = host
+        n = params.sets * params.ways
+        self.tag = [0] * n
+        self.valid = [False] * n
+        self.pending = [False] * n
+        self.used = [False] * n
+        self.poison = [False] * n
+        self.rank = [list(range(params.ways)) for _ in range(params.sets)]
+        self.data = [[0] * params.beats for _ in range(n)]
+        self.sets_log2 = params.set_bits
+        self.active_ways = params.ways
+        self.inflight: deque[int] = deque()
+        self.fill_queue: deque[tuple[int, int]] = deque()  # (issue cycle, line byte address)
+        self.fill_beat = 0
+        self.counters = Counters()
+        self.cycle = 0
+        self._last_prefetch_accept = -1
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _set_of(self, line: int) -> int:
+        return line & ((1 << self.sets_log2) - 1)
+
+    def _find(self, s: int, line: int) -> int | None:
+        """Lowest enabled way of set ``s`` holding ``line`` (valid or pending), else None."""
+        base = s * self.p.ways
+        for w in range(self.active_ways):
+            e = base + w
+            if (self.valid[e] or self.pending[e]) and self.tag[e] == line:
+                return w
+        return None
+
+    def _touch(self, s: int, w: int) -> None:
+        ranks = self.rank[s]
+        old = ranks[w]
+        for v in range(self.p.ways):
+            if ranks[v] < old:
+                ranks[v] += 1
+        ranks[w] = 0
+
+    def _victim(self, s: int) -> int | None:
+        """Lowest enabled free way, else the enabled valid way with the largest LRU rank."""
+        base = s * self.p.ways
+        for w in range(self.active_ways):
+            if not self.valid[base + w] and not self.pending[base + w]:
+                return w
+        best = None
+        for w in range(self.active_ways):
+            e = base + w
+            if self.valid[e] and not self.pending[e]:
+                if best is None or self.rank[s][w] > self.rank[s][best]:
+                    best = w
+        return best
+
+    def _check_lookup(self, lk: Lookup) -> None:
+        p = self.p
+        if not 0 <= lk.addr < (1 << p.addr_width):
+            raise ValueError(f"lookup addr={lk.addr:#x} does not fit addr_width={p.addr_width}")
+        offset = lk.addr % p.word_bytes
+        if not (1 <= lk.length and offset + lk.length <= p.word_bytes):
+            raise ValueError(
+                f"lookup at {lk.addr:#x}: length={lk.length} must be >= 1 and stay inside "
+                f"one {p.word_bytes}-byte word"
+            )
+        if not 0 <= lk.data < (1 << (8 * p.word_bytes)):
+            raise ValueError(f"lookup data={lk.data:#x} wider than {p.word_bytes} bytes")
+
+    # -- one cycle ---------------------------------------------------------------------------
+
+    def _lookup(self, t: int, lk: Lookup) -> tuple[LookupResult, bool]:
+        p = self.p
+        line = lk.addr >> p.line_log2
+        s = self._set_of(line)
+        w = self._find(s, line)
+        write_hit = False
+        data = 0
+        c = self.counters
+        if lk.write:
+            self.host.write(lk.addr, lk.length, lk.data)
+        if w is None:
+            kind = LookupKind.MISS
+            c.misses += 1
+        else:
+            e = s * p.ways + w
+            kind = LookupKind.HIT if self.valid[e] else LookupKind.LATE
+            if kind == LookupKind.HIT:
+                c.hits += 1
+            else:
+                c.late += 1
+            if not self.used[e]:
+                c.useful += 1
+                self.used[e] = True
+            self._touch(s, w)
+            k = (lk.addr >> p.word_log2) & (p.beats - 1)
+            if kind == LookupKind.HIT and lk.write:
+                write_hit = True
+                offset = lk.addr % p.word_bytes
+                mask = ((1 << (8 * lk.length)) - 1) << (8 * offset)
+                self.data[e][k] = (self.data[e][k] & ~mask) | (lk.data & mask)
+            elif kind == LookupKind.HIT:
+                data = self.data[e][k]
+            elif lk.write:
+                self.poison[e] = True
+        return LookupResult(t, lk.addr, lk.write, kind, data), write_hit
+
+    def _prefetch(self, t: int, pf: PrefetchRequest) -> None:
+        p = self.p
+        c = self.counters
+        c.requested += 1
+        line = pf.addr >> p.line_log2
+        s = self._set_of(line)
+        if self._find(s, line) is not None:
+            c.dropped_duplicate += 1
+            return
+        w = self._victim(s)
+        if w is None:
+            c.dropped_busy += 1
+            return
+        e = s * p.ways + w
+        if self.valid[e] and not self.used[e]:
+            c.useless += 1
+        self.tag[e] = line
+        self.valid[e] = False
+        self.pending[e] = True
+        self.used[e] = False
+        self.poison[e] = False
+        self._touch(s, w)
+        c.issued += 1
+        self.inflight.append(e)
+        self.fill_queue.append((t + 1, line << p.line_log2))
+
+    def _fill_beat(self, data: int) -> None:
+        e = self.inflight[0]
+        self.data[e][self.fill_beat] = data
+        self.fill_beat += 1
+        if self.fill_beat == self.p.beats:
+            self.fill_beat = 0
+            self.inflight.popleft()
+            self.pending[e] = False
+            self.valid[e] = not self.poison[e]
+
+    def _configure(self, cfg: ConfigChange) -> None:
+        p = self.p
+        if not 0 <= cfg.sets_log2 <= p.set_bits:
+            raise ValueError(f"config sets_log2={cfg.sets_log2}: must be in 0..{p.set_bits}")
+        if not 1 <= cfg.ways <= p.ways:
+            raise ValueError(f"config ways={cfg.ways}: must be in 1..{p.ways}")
+        all_sets = cfg.sets_log2 != self.sets_log2
+        for e in range(p.sets * p.ways):
+            if all_sets or e % p.ways >= cfg.ways:
+                self.valid[e] = False
+                self.poison[e] = True
+        self.sets_log2 = cfg.sets_log2
+        self.active_ways = cfg.ways
+
+    # -- driver ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        lookups: Iterable[Lookup] = (),
+        prefetches: Iterable[PrefetchRequest] = (),
+        configs: Iterable[ConfigChange] = (),
+        *,
+        until: int | None = None,
+    ) -> RunResult:
+        """Simulate from ``self.cycle`` until every input is consumed and fills have landed.
+
+        With ``until`` the run stops before that cycle instead (prefetches not
+        yet accepted are then discarded). Raises ValueError on out-of-order or
+        malformed inputs.
+        """
+        p = self.p
+        lks = list(lookups)
+        pfs = deque(prefetches)
+        cfgs = list(configs)
+        previous = self.cycle - 1
+        for lk in lks:
+            if lk.cycle <= previous:
+                raise ValueError(f"lookup at cycle {lk.cycle}: cycles must increase")
+            self._check_lookup(lk)
+            previous = lk.cycle
+        previous = self.cycle - 1
+        for cfg in cfgs:
+            if cfg.cycle <= previous:
+                raise ValueError(f"config at cycle {cfg.cycle}: cycles must increase")
+            previous = cfg.cycle
+        previous = self.cycle
+        for pf in pfs:
+            if pf.cycle < previous:
+                raise ValueError(f"prefetch at cycle {pf.cycle}: offers must not go back in time")
+            if not 0 <= pf.addr < (1 << p.addr_width):
+                raise ValueError(
+                    f"prefetch addr={pf.addr:#x} does not fit addr_width={p.addr_width}"
+                )
+            previous = pf.cycle
+        out = RunResult()
+        li = ci = 0
+        t = self.cycle
+        host = self.host
+        while True:
+            if until is not None:
+                if t >= until:
+                    break
+            elif (
+                li == len(lks)
+                and ci == len(cfgs)
+                and not pfs
+                and not self.inflight
+                and not self.fill_queue
+            ):
+                break
+            while self.fill_queue and self.fill_queue[0][0] == t:
+                _, addr = self.fill_queue.popleft()
+                host.request(t, addr, p.beats)
+                out.fill_requests.append((t, addr))
+            beat = host.present(t) if self.inflight else None
+            write_hit = False
+            if li < len(lks) and lks[li].cycle == t:
+                res, write_hit = self._lookup(t, lks[li])
+                out.results.append(res)
+                li += 1
+            if pfs and max(pfs[0].cycle, self._last_prefetch_accept + 1) <= t:
+                if len(self.inflight) < p.max_fills:
+                    self._prefetch(t, pfs.popleft())
+                    self._last_prefetch_accept = t
+                    out.prefetch_accepts.append(t)
+            if beat is not None and not write_hit:
+                host.accept(t)
+                self._fill_beat(beat)
+            if ci < len(cfgs) and cfgs[ci].cycle == t:
+                self._configure(cfgs[ci])
+                ci += 1
+            t += 1
+        self.cycle = t
+        out.end_cycle = t
+        out.counters = Counters(**self.counters.as_dict())
+        return out
