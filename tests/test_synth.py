@@ -30,9 +30,11 @@ class Adder(wiring.Component):
 
 
 def test_port_bits_split_by_direction():
-    inputs, outputs = port_bits(RecordCodec())
+    codec = RecordCodec()
+    inputs, outputs = port_bits(codec)
     assert sum(len(v) for v in inputs) == 64 + 32 + 16 + 8 + 3 + 128
     assert sum(len(v) for v in outputs) == 128 + 64 + 32 + 16 + 8 + 3 + 1
+    assert "unpack_malformed" in rtlil.convert(codec)
 
 
 def test_wrapper_elaborates_without_a_platform():
