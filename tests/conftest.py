@@ -1,8 +1,11 @@
 """pytest setup: import paths for the benches and a summary of the cocotb runs."""
 
+import random
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -11,6 +14,22 @@ for directory in (str(REPO), str(TESTS)):
         sys.path.insert(0, directory)
 
 _session_start = time.time()
+
+
+@pytest.fixture
+def seed() -> int:
+    """A random seed for this test, $DMAPREFETCH_SEED when set; printed for replay."""
+    from harness import SEED_ENV, choose_seed
+
+    value = choose_seed()
+    print(f"seed={value} (replay: {SEED_ENV}={value})")
+    return value
+
+
+@pytest.fixture
+def rng(seed) -> random.Random:
+    """A ``random.Random`` seeded by the ``seed`` fixture."""
+    return random.Random(seed)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,7 +1,5 @@
 """model.record by hand, and RecordCodec against it in the Amaranth simulator."""
 
-import random
-
 import pytest
 from amaranth.sim import Simulator
 
@@ -81,10 +79,7 @@ def test_extremes_round_trip():
             assert record.pack() < 1 << 123
 
 
-def test_codec_in_amaranth_simulator():
-    seed = random.randrange(1 << 31)
-    print(f"seed={seed}")
-    rng = random.Random(seed)
+def test_codec_in_amaranth_simulator(seed, rng):
     dut = RecordCodec()
     records = [
         Record(start=rng.getrandbits(64), size=rng.randint(1, MAX_SIZE),
