@@ -259,3 +259,218 @@ def test_useless_counts_only_unused_evictions():
     c = run.counters
     assert (c.useful, c.useless, c.issued) == (1, 1, 3)
     assert c.accuracy == pytest.approx(1 / 3)
+
+
+# -- Amaranth simulator: RTL against the model --------------------------------------------
+
+
+def simulate_rtl(p, lookups, prefetches, configs, host, *, result_ready=None, cycles):
+    """Drive ``hw.prefetch_buffer.PrefetchBuffer`` cycle by cycle in amaranth.sim.
+
+    Lookups and prefetches are offered from their ``cycle`` on and held until
+    taken; ``result_ready(t)`` sets result backpressure. Returns the observed
+    transactions with the handshake cycles the model needs.
+    """
+    from amaranth.sim import Simulator
+
+    from hw.prefetch_buffer import PrefetchBuffer
+
+    dut = PrefetchBuffer(p)
+    obs = dict(lookups=[], results=[], events=[], pf_offers=[], pf_accepts=[], fills=[])
+    lks, pfs, cfgs = list(lookups), list(prefetches), {c.cycle: c for c in configs}
+
+    async def bench(ctx):
+        li = pi = 0
+        pf_offer = None
+        for t in range(cycles):
+            lk = lks[li] if li < len(lks) and lks[li].cycle <= t else None
+            ctx.set(dut.lookup.valid, lk is not None)
+            if lk is not None:
+                ctx.set(dut.lookup.payload, {"addr": lk.addr, "length": lk.length,
+                                             "write": lk.write, "data": lk.data})
+            pf = pfs[pi] if pi < len(pfs) and pfs[pi].cycle <= t else None
+            ctx.set(dut.prefetch.valid, pf is not None)
+            if pf is not None:
+                if pf_offer is None:
+                    pf_offer = t
+                ctx.set(dut.prefetch.payload.addr, pf.addr)
+            cfg = cfgs.get(t)
+            ctx.set(dut.config.valid, cfg is not None)
+            if cfg is not None:
+                ctx.set(dut.config.payload, {"sets_log2": cfg.sets_log2, "ways": cfg.ways})
+            rr = 1 if result_ready is None else result_ready(t)
+            ctx.set(dut.result.ready, rr)
+            ctx.set(dut.fill_req.ready, 1)
+            beat = host.present(t)
+            ctx.set(dut.fill_resp.valid, beat is not None)
+            ctx.set(dut.fill_resp.payload.data, beat or 0)
+            lk_fire = lk is not None and ctx.get(dut.lookup.ready)
+            pf_fire = pf is not None and ctx.get(dut.prefetch.ready)
+            beat_fire = beat is not None and ctx.get(dut.fill_resp.ready)
+            fr_fire = ctx.get(dut.fill_req.valid)
+            fr_addr = ctx.get(dut.fill_req.payload.addr)
+            if rr and ctx.get(dut.result.valid):
+                r = ctx.get(dut.result.payload)
+                obs["results"].append((int(r.kind.value), int(r.write), int(r.data)))
+            if ctx.get(dut.event.valid):
+                e = ctx.get(dut.event.payload)
+                obs["events"].append((int(e.kind.value), int(e.write), int(e.line)))
+            await ctx.tick()
+            if fr_fire:
+                host.request(t, fr_addr, p.beats)
+                obs["fills"].append((t, fr_addr))
+            if lk_fire:
+                obs["lookups"].append(Lookup(t, lk.addr, lk.length, lk.write, lk.data))
+                if lk.write:
+                    host.write(lk.addr, lk.length, lk.data)
+                li += 1
+            if pf_fire:
+                obs["pf_offers"].append(PrefetchRequest(pf_offer, pf.addr))
+                obs["pf_accepts"].append(t)
+                pf_offer = None
+                pi += 1
+            if beat_fire:
+                host.accept(t)
+        obs["counters"] = {k: int(v) for k, v in _counter_items(ctx.get(dut.counters))}
+        obs["config_error"] = ctx.get(dut.config_error)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return obs
+
+
+def _counter_items(view):
+    from model.prefetch_buffer import COUNTER_NAMES
+
+    return [(name, getattr(view, name)) for name in COUNTER_NAMES]
+
+
+def check_against_model(p, obs, configs, latencies, gaps):
+    model = PrefetchBuffer(p, HostMemory(p.word_bytes, word_init, latencies, gaps))
+    run = model.run(obs["lookups"], obs["pf_offers"], configs)
+    assert run.prefetch_accepts == obs["pf_accepts"]
+    assert run.fill_requests == obs["fills"]
+    expect = [(int(r.kind), int(r.write), r.data) for r in run.results]
+    assert obs["results"] == expect
+    lines = [(int(r.kind), int(r.write), r.addr >> p.line_log2) for r in run.results]
+    assert obs["events"] == lines
+    assert obs["counters"] == run.counters.as_dict()
+    return run
+
+
+def test_rtl_hand_worked_lru_case():
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=1, ways=4, max_fills=4)
+    host = HostMemory(8, word_init, latencies=(1,))
+    pf = [PrefetchRequest(0, a) for a in (0x000, 0x040, 0x080, 0x0C0)]
+    pf += [PrefetchRequest(41, 0x100), PrefetchRequest(60, 0x140)]
+    lk = [Lookup(40, 0x018), Lookup(45, 0x040), Lookup(50, 0x100), Lookup(51, 0x100),
+          Lookup(52, 0x000), Lookup(61, 0x080), Lookup(62, 0x0C0)]
+    obs = simulate_rtl(p, lk, pf, [], host, cycles=80)
+    assert [r[0] for r in obs["results"]] == [1, 0, 2, 1, 1, 0, 1]
+    assert obs["results"][0][2] == word_init(3)
+    assert obs["pf_accepts"] == [0, 1, 2, 3, 41, 60]
+    assert obs["counters"]["useless"] == 2 and obs["counters"]["useful"] == 3
+    check_against_model(p, obs, [], (1,), (0,))
+
+
+def test_rtl_write_hit_read_back_and_late_write():
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=2, ways=2, max_fills=2)
+    host = HostMemory(8, word_init, latencies=(1,))
+    # line 1 (0x40) is late-written at 5, so its fill is cancelled
+    lk = [Lookup(5, 0x50, 1, True, 0x77), Lookup(20, 0x0B, 2, True, 0xBEEF000000),
+          Lookup(21, 0x08), Lookup(22, 0x50), Lookup(40, 0x48)]
+    pf = [PrefetchRequest(0, 0x00), PrefetchRequest(0, 0x40)]
+    obs = simulate_rtl(p, lk, pf, [], host, cycles=50)
+    assert [r[0] for r in obs["results"]] == [2, 1, 1, 0, 0]
+    assert obs["results"][2][2] == 0x0000_00BE_EF00_A001
+    check_against_model(p, obs, [], (1,), (0,))
+
+
+def test_rtl_config_changes_and_bad_config():
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=2, ways=2, max_fills=2)
+    host = HostMemory(8, word_init, latencies=(2,))
+    lk = [Lookup(40, 0x00), Lookup(41, 0x40), Lookup(52, 0x00), Lookup(53, 0x80),
+          Lookup(70, 0x40)]
+    pf = [PrefetchRequest(0, a) for a in (0x00, 0x40, 0x80, 0xC0)]
+    cfgs = [ConfigChange(50, 1, 1), ConfigChange(60, 0, 2)]
+    obs = simulate_rtl(p, lk, pf, cfgs, host, cycles=80)
+    assert [r[0] for r in obs["results"]] == [1, 1, 1, 0, 0]
+    assert obs["config_error"] == 0
+    check_against_model(p, obs, cfgs, (2,), (0,))
+
+
+def test_rtl_ignores_invalid_config():
+    from amaranth.sim import Simulator
+
+    from hw.prefetch_buffer import PrefetchBuffer
+
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=2, ways=2, max_fills=2)
+    dut = PrefetchBuffer(p)
+
+    async def bench(ctx):
+        ctx.set(dut.config.valid, 1)
+        ctx.set(dut.config.payload, {"sets_log2": 0, "ways": 3})
+        await ctx.tick()
+        ctx.set(dut.config.valid, 0)
+        await ctx.tick()
+        assert ctx.get(dut.config_error) == 1
+        assert (ctx.get(dut.active_sets_log2), ctx.get(dut.active_ways)) == (1, 2)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+@pytest.mark.parametrize("geometry", [
+    dict(sets=1, ways=4, max_fills=3),
+    dict(sets=4, ways=2, max_fills=2),
+    dict(sets=2, ways=1, max_fills=1),
+])
+def test_rtl_random_traffic_matches_model(geometry):
+    import random
+
+    rng = random.Random(1234 + geometry["sets"])
+    p = PrefetchBufferParams(addr_width=12, line_bytes=64, word_bytes=8, **geometry)
+    latencies = [rng.randint(1, 6) for _ in range(7)]
+    gaps = [rng.choice([0, 0, 0, 1, 3]) for _ in range(11)]
+    host = HostMemory(8, word_init, latencies, gaps)
+    lines = 12
+    lk, pf = [], []
+    t = 0
+    for _ in range(160):
+        t += rng.choice([1, 1, 1, 2, 4])
+        addr = rng.randrange(lines) * 64 + rng.randrange(8) * 8
+        length = rng.randint(1, 8)
+        off = rng.randrange(8 - length + 1)
+        write = rng.random() < 0.3
+        lk.append(Lookup(t, addr + off, length, write, rng.getrandbits(64) if write else 0))
+        if rng.random() < 0.5:
+            pf.append(PrefetchRequest(t, rng.randrange(lines) * 64 + rng.randrange(64)))
+    cfgs = [ConfigChange(t // 2, 0, max(1, p.ways // 2)), ConfigChange(t // 2 + 40, p.set_bits,
+                                                                       p.ways)]
+    obs = simulate_rtl(p, lk, pf, cfgs, host, cycles=t * 2 + 200,
+                       result_ready=lambda c: (c * 7) % 5 != 0)
+    assert len(obs["lookups"]) == len(lk)
+    run = check_against_model(p, obs, cfgs, latencies, gaps)
+    c = run.counters
+    assert c.hits > 0 and c.misses > 0 and c.issued > 0
+
+
+def test_late_write_in_the_completion_cycle_cancels_the_line():
+    # accept 0, request 1, beats 2..9: a write at 9 is late and cancels; at 10 it hits.
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=1, ways=2, max_fills=2)
+    lk = [Lookup(9, 0x00, 1, True, 0x11), Lookup(12, 0x00), Lookup(30, 0x40, 1, True, 0x22),
+          Lookup(31, 0x40)]
+    pf = [PrefetchRequest(0, 0x00), PrefetchRequest(20, 0x40)]
+    # line 1: accept 20, request 21, beats 22..29, hits from 30
+    expect = [(9, LATE), (12, MISS), (30, HIT), (31, HIT)]
+    model = PrefetchBuffer(p, HostMemory(8, word_init, (1,)))
+    run = model.run(lk, pf)
+    assert kinds(run) == expect
+    assert run.results[3].data == (word_init(8) & ~0xFF) | 0x22
+    obs = simulate_rtl(p, lk, pf, [], HostMemory(8, word_init, (1,)), cycles=40)
+    assert [r[0] for r in obs["results"]] == [int(k) for _, k in expect]
+    check_against_model(p, obs, [], (1,), (0,))
