@@ -1,0 +1,153 @@
+"""Drive ``hw.dra.Dra`` in the Amaranth simulator with a ``model.dra`` trace.
+
+The testbench plays the request source (each request presented from its
+``cycle`` until accepted), the flush strobe, and a VMC that reads every record
+through ``rd_addr`` / ``rd_data`` and acknowledges it ``config.ack_delay``
+cycles after reading it at the earliest (never inside the configured pause).
+Cycle 0 is the first cycle after the tag table has been written. The observed
+acknowledgement cycles are returned so ``model.dra.run(..., acks=...)`` can
+replay the same VMC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from amaranth.sim import Simulator
+
+from hw.dra import Dra
+from model.dra import COUNTER_NAMES, DraConfig, OutRecord, Request
+from model.record import CloseReason
+
+
+@dataclass
+class SimResult:
+    """What the RTL did: records in ring order (``cycle`` = first cycle visible),
+    counters, handshake cycles, interrupt pulse cycles, acknowledgement cycles."""
+
+    records: list[OutRecord]
+    counters: dict[str, int]
+    accept_cycles: list[int]
+    interrupts: list[int]
+    ack_cycles: list[int]
+    cycles: int
+
+
+def settings(config: DraConfig) -> dict[str, int]:
+    """Values of the run-time setting ports (by port name) for ``config``."""
+    return {
+        "window": config.window,
+        "proximity": config.proximity,
+        "tag_match": int(config.tag_match),
+        "active": config.active,
+        "max_count": config.max_count,
+        "max_size": config.max_size,
+        "irq_count": config.irq_count,
+        "irq_cycles": config.irq_cycles,
+    }
+
+
+def simulate(
+    requests: Sequence[Request],
+    config: DraConfig,
+    *,
+    flushes: Sequence[int] = (),
+    max_cycles: int = 100_000,
+    vcd: str | None = None,
+) -> SimResult:
+    """Run ``requests`` through the RTL until it is idle; raise if ``max_cycles`` pass."""
+    dut = Dra(config)
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    nslots = config.ring_slots
+    flush_set = set(flushes)
+    out = SimResult([], {}, [], [], [], 0)
+
+    async def bench(ctx):
+        for port, value in settings(config).items():
+            ctx.set(getattr(dut, port), value)
+        for j in range(config.tag_ranges):
+            base, limit, tag = config.tag_table[j] if j < len(config.tag_table) else (0, 0, 0)
+            ctx.set(dut.tt_we, 1)
+            ctx.set(dut.tt_index, j)
+            ctx.set(dut.tt_base, base)
+            ctx.set(dut.tt_limit, limit)
+            ctx.set(dut.tt_tag, tag)
+            await ctx.tick()
+        ctx.set(dut.tt_we, 0)
+        nxt = 0
+        visible: list[int] = []  # visibility cycle per record
+        read_at: list[int] = []  # cycle each record was read
+        rd_ptr = 0
+        rd_addr_prev = -1
+        acked = 0
+        last_ack = -1
+        prod_prev = 0
+        idle = 0
+        pause_lo = config.ack_pause_start
+        pause_hi = pause_lo + config.ack_pause_cycles
+        for cycle in range(max_cycles):
+            offering = nxt < len(requests) and requests[nxt].cycle <= cycle
+            ctx.set(dut.req.valid, int(offering))
+            if offering:
+                r = requests[nxt]
+                ctx.set(
+                    dut.req.payload,
+                    {"addr": r.addr, "length": r.length, "tag": r.tag, "write": int(r.write)},
+                )
+            ctx.set(dut.flush, int(cycle in flush_set))
+            ack = (
+                acked < rd_ptr
+                and cycle >= read_at[acked] + config.ack_delay
+                and cycle > last_ack
+                and not (pause_lo <= cycle < pause_hi)
+            )
+            ctx.set(dut.ack, int(ack))
+            driven = rd_ptr
+            ctx.set(dut.rd_addr, driven % nslots)
+            _, _, ready, prod, irq, rd_data = await ctx.tick().sample(
+                dut.req.ready, dut.prod, dut.irq, dut.rd_data
+            )
+            if offering and ready:
+                out.accept_cycles.append(cycle)
+                nxt += 1
+            if irq:
+                out.interrupts.append(cycle)
+            if ack:
+                out.ack_cycles.append(cycle)
+                acked += 1
+                last_ack = cycle
+            new = (prod - prod_prev) % nslots
+            visible.extend([cycle] * new)
+            prod_prev = prod
+            if rd_ptr < len(visible) and visible[rd_ptr] <= cycle - 1 and rd_addr_prev == rd_ptr:
+                out.records.append(
+                    OutRecord(
+                        start=rd_data.start,
+                        size=rd_data.size,
+                        count=rd_data.count,
+                        tag=rd_data.tag,
+                        reason=CloseReason(int(rd_data.reason.value)),
+                        cycle=visible[rd_ptr],
+                    )
+                )
+                read_at.append(cycle)
+                rd_ptr += 1
+            rd_addr_prev = driven
+            busy = nxt < len(requests) or acked < len(visible) or new or irq or ack
+            idle = 0 if busy else idle + 1
+            if idle > config.window + config.irq_cycles + 8 and max(flush_set, default=-1) < cycle:
+                counters = ctx.get(dut.counters)
+                out.counters = {name: int(getattr(counters, name)) for name in COUNTER_NAMES}
+                out.cycles = cycle
+                return
+        raise RuntimeError(f"DRA simulation did not finish within {max_cycles} cycles")
+
+    sim.add_testbench(bench)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    return out

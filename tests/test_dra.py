@@ -1,0 +1,386 @@
+"""DMA Record Aggregator: hand-worked model cases and Amaranth-simulator equivalence.
+
+Timing used by the expected values (docs/dra.md): a request presented at
+cycle c on an idle DRA is accepted at c and correlated at c+1. A record closed
+by a request is written at the correlation cycle and visible one cycle later
+(c+2); a record expires ``window`` cycles after the correlation of its last
+write, is written the cycle after and is visible the cycle after that
+(last accept + window + 3).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hw.dra_sim import simulate
+from model.dra import (
+    DraConfig,
+    Request,
+    conservation_errors,
+    offline_optimum,
+    run,
+)
+from model.record import CloseReason as R
+
+
+def rec(r):
+    return (r.start, r.size, r.count, r.tag, r.reason, r.cycle)
+
+
+def recs(result):
+    return [rec(r) for r in result.records]
+
+
+def contiguous(n, *, base=0, length=64, start_cycle=0, step=1, tag=0):
+    return [Request(start_cycle + i * step, base + i * length, length, tag=tag) for i in range(n)]
+
+
+# -- hand-worked model cases --------------------------------------------------------------
+
+
+def test_seed_pseudocode_case():
+    # One entry, proximity 0: B lies inside A and extends it; C starts a new record,
+    # which pushes A+B out (EVICT). C closes when its window runs out.
+    cfg = DraConfig(entries=1, window=5, proximity=0)
+    reqs = [Request(0, 0x1000, 0x100), Request(1, 0x1080, 0x100), Request(2, 0x3000, 0x10)]
+    res = run(reqs, cfg)
+    assert recs(res) == [
+        (0x1000, 0x180, 2, 0, R.EVICT, 4),
+        (0x3000, 0x10, 1, 0, R.WINDOW, 2 + 5 + 3),
+    ]
+    assert res.counters["merges"] == 1
+    assert res.counters["evictions"] == 1
+    assert res.counters["expiries"] == 1
+    assert res.accept_cycles == [0, 1, 2]
+
+
+def test_contiguous_stream_one_record():
+    cfg = DraConfig(entries=4, window=100)
+    res = run(contiguous(16, length=4096), cfg)
+    assert recs(res) == [(0, 16 * 4096, 16, 0, R.WINDOW, 15 + 100 + 3)]
+    c = res.counters
+    assert (c["writes"], c["merges"], c["records"], c["expiries"]) == (16, 15, 1, 1)
+    assert c["stall_cycles"] == 0
+
+
+def _round_robin(streams, per_stream):
+    reqs = []
+    cycle = 0
+    for i in range(per_stream):
+        for s in range(streams):
+            reqs.append(Request(cycle, 0x10000 * (s + 1) + 64 * i, 64))
+            cycle += 1
+    return reqs
+
+
+def test_interleaved_streams_fewer_than_entries():
+    cfg = DraConfig(entries=4, window=20)
+    res = run(_round_robin(3, 4), cfg)
+    # stream s's last write is accepted at cycle 9 + s
+    assert recs(res) == [(0x10000 * (s + 1), 256, 4, 0, R.WINDOW, 9 + s + 20 + 3) for s in range(3)]
+    assert res.counters["evictions"] == 0
+
+
+def test_interleaved_streams_more_than_entries():
+    cfg = DraConfig(entries=2, window=20)
+    res = run(_round_robin(3, 4), cfg)
+    # from the third write on, every write evicts the least recently updated entry,
+    # which always belongs to the stream that comes next: all records hold one write
+    expected = [
+        (0x10000 * (i % 3 + 1) + 64 * (i // 3), 64, 1, 0, R.EVICT, i + 4) for i in range(10)
+    ]
+    expected += [(0x20000 + 3 * 64, 64, 1, 0, R.WINDOW, 10 + 23)]
+    expected += [(0x30000 + 3 * 64, 64, 1, 0, R.WINDOW, 11 + 23)]
+    assert recs(res) == expected
+    assert res.counters["evictions"] == 10
+    assert offline_optimum(_round_robin(3, 4), cfg) == 3
+
+
+@pytest.mark.parametrize(
+    "gap, expected",
+    [
+        (9, [(0, 128, 2, 0, R.WINDOW, 9 + 13)]),
+        # at gap == window the first record expires in the cycle the second is correlated
+        (10, [(0, 64, 1, 0, R.WINDOW, 13), (64, 64, 1, 0, R.WINDOW, 10 + 13)]),
+        (11, [(0, 64, 1, 0, R.WINDOW, 13), (64, 64, 1, 0, R.WINDOW, 11 + 13)]),
+    ],
+)
+def test_window_edges(gap, expected):
+    cfg = DraConfig(entries=2, window=10)
+    res = run([Request(0, 0, 64), Request(gap, 64, 64)], cfg)
+    assert recs(res) == expected
+
+
+@pytest.mark.parametrize(
+    "second, joins",
+    [
+        ((1064 + 16, 8), True),  # 16-byte gap above
+        ((1064 + 17, 8), False),  # 17-byte gap above
+        ((1000 - 16 - 8, 8), True),  # ends 16 bytes below the start
+        ((1000 - 17 - 8, 8), False),
+        ((1010, 4), True),  # inside
+    ],
+)
+def test_proximity_edges(second, joins):
+    cfg = DraConfig(entries=2, window=50, proximity=16)
+    reqs = [Request(0, 1000, 64), Request(1, *second)]
+    res = run(reqs, cfg)
+    assert len(res.records) == (1 if joins else 2)
+    if joins:
+        lo = min(1000, second[0])
+        hi = max(1064, second[0] + second[1])
+        assert (res.records[0].start, res.records[0].size) == (lo, hi - lo)
+
+
+@pytest.mark.parametrize("gap, joins", [(0, True), (1, False)])
+def test_proximity_zero_is_contiguous(gap, joins):
+    res = run([Request(0, 0, 64), Request(1, 64 + gap, 64)], DraConfig(window=50))
+    assert len(res.records) == (1 if joins else 2)
+
+
+def test_tags_separate_neighbours():
+    reqs = [Request(i, 64 * i, 64, tag=1 + i % 2) for i in range(6)]
+    res = run(reqs, DraConfig(entries=4, window=30, proximity=64))
+    assert sorted((r.tag, r.count) for r in res.records) == [(1, 3), (2, 3)]
+    res = run(reqs, DraConfig(entries=4, window=30, proximity=64, tag_match=False))
+    assert [(r.start, r.size, r.count, r.tag) for r in res.records] == [(0, 384, 6, 1)]
+
+
+def test_tag_table_lowest_index_wins():
+    cfg = DraConfig(tag_table=((0x1000, 0x2000, 5), (0, 0x10000, 6)))
+    assert cfg.lookup_tag(0x1800, 0) == 5
+    assert cfg.lookup_tag(0x3000, 0) == 6
+    assert cfg.lookup_tag(0x20000, 0) == 0
+    assert cfg.lookup_tag(0x1800, 9) == 9
+    reqs = [Request(0, 0x1800, 8), Request(1, 0x3000, 8), Request(2, 0x20000, 8)]
+    res = run(reqs, DraConfig(window=10, tag_table=cfg.tag_table))
+    assert [r.tag for r in res.records] == [5, 6, 0]
+
+
+def test_count_overflow_small_limit():
+    res = run(contiguous(5), DraConfig(window=10, max_count=3))
+    # the 4th write (accepted at 3) finds count == 3 and reopens the entry
+    assert recs(res) == [(0, 192, 3, 0, R.COUNT, 5), (192, 128, 2, 0, R.WINDOW, 4 + 13)]
+    assert res.counters["overflows"] == 1
+
+
+def test_count_overflow_of_the_field():
+    n = (1 << 16) + 1
+    res = run(contiguous(n, length=1), DraConfig(window=10))
+    assert [(r.start, r.size, r.count, r.reason) for r in res.records] == [
+        (0, 65535, 65535, R.COUNT),
+        (65535, 2, 2, R.WINDOW),
+    ]
+
+
+def test_size_overflow_of_the_field():
+    half = 1 << 31
+    res = run([Request(0, 0, half), Request(1, half, half)], DraConfig(window=10))
+    assert [(r.start, r.size, r.count, r.reason) for r in res.records] == [
+        (0, half, 1, R.SIZE),
+        (half, half, 1, R.WINDOW),
+    ]
+    # 2**32 - 1 bytes still fit
+    res = run([Request(0, 0, half), Request(1, half, half - 1)], DraConfig(window=10))
+    assert [(r.size, r.reason) for r in res.records] == [((1 << 32) - 1, R.WINDOW)]
+
+
+def test_flush_closes_all_in_entry_order():
+    reqs = [Request(0, 0x9000, 64), Request(1, 0x1000, 64), Request(6, 0x9040, 64)]
+    res = run(reqs, DraConfig(entries=4, window=100), flushes=[3])
+    assert recs(res) == [
+        (0x9000, 64, 1, 0, R.FLUSH, 5),
+        (0x1000, 64, 1, 0, R.FLUSH, 6),
+        (0x9040, 64, 1, 0, R.WINDOW, 6 + 103),
+    ]
+    assert res.counters["flushes"] == 2
+
+
+def test_ring_full_vmc_silent_for_100000_cycles():
+    cfg = DraConfig(entries=1, window=1000, ring_slots=4, ack_pause_cycles=100_000)
+    reqs = [Request(i, 0x100000 * i, 64) for i in range(20)]
+    res = run(reqs, cfg)
+    assert len(res.records) == 20
+    assert [r.start for r in res.records] == [0x100000 * i for i in range(20)]
+    # four records fill the ring by cycle 5 (written at cycles 2..5). Request 5 waits in
+    # the input register (its write would evict); the entry holding request 4 expires
+    # meanwhile (cycle 1005) and waits for a slot. Request 6 is refused from cycle 6 on.
+    # Acks run from cycle 100000: the expired record is written at 100001 (visible
+    # 100002), request 5 then opens the freed entry at 100002 and request 6 is accepted.
+    assert [r.reason for r in res.records] == [R.EVICT] * 4 + [R.WINDOW] + [R.EVICT] * 14 + [
+        R.WINDOW
+    ]
+    assert [r.cycle for r in res.records][:6] == [3, 4, 5, 6, 100_002, 100_004]
+    assert res.accept_cycles[:6] == list(range(6))
+    assert res.accept_cycles[6] == 100_002
+    assert res.counters["stall_cycles"] == 100_002 - 6
+    assert res.counters["writes"] == 20
+    assert res.ack_cycles[:2] == [100_000, 100_001]
+    assert not conservation_errors(reqs, res.records, cfg)
+
+
+def test_interrupt_coalescing():
+    reqs = [Request(i, 0x100000 * i, 64) for i in range(7)]
+    res = run(reqs, DraConfig(entries=1, window=1000, irq_count=3))
+    vis = [r.cycle for r in res.records]
+    assert vis[:6] == [3, 4, 5, 6, 7, 8]
+    assert res.interrupts == [vis[2], vis[5]]
+    res = run([Request(0, 0, 64)], DraConfig(window=10, irq_count=0, irq_cycles=7))
+    assert res.interrupts == [res.records[0].cycle + 7]
+
+
+def test_active_entries_limits_the_table():
+    res = run(_round_robin(2, 3), DraConfig(entries=4, window=50, active_entries=1))
+    assert res.counters["evictions"] == 5
+
+
+def test_reads_pass_untouched():
+    reqs = [Request(0, 0, 64), Request(1, 64, 64, write=False), Request(2, 64, 64)]
+    res = run(reqs, DraConfig(window=10))
+    assert [(r.start, r.size, r.count) for r in res.records] == [(0, 128, 2)]
+    assert (res.counters["reads"], res.counters["writes"]) == (1, 2)
+
+
+def test_offline_optimum_bridging_and_window():
+    cfg = DraConfig(window=10)
+    reqs = [Request(0, 0, 64), Request(1, 128, 64), Request(2, 64, 64)]
+    assert offline_optimum(reqs, cfg) == 1
+    assert len(run(reqs, cfg).records) == 2
+    assert offline_optimum([Request(0, 0, 64), Request(10, 64, 64)], cfg) == 2
+    assert offline_optimum([Request(0, 0, 64), Request(9, 64, 64)], cfg) == 1
+    tagged = [Request(0, 0, 64, tag=1), Request(1, 64, 64, tag=2)]
+    assert offline_optimum(tagged, cfg) == 2
+    assert offline_optimum(tagged, DraConfig(window=10, tag_match=False)) == 1
+
+
+def _random_trace(rng, n, streams):
+    ptr = [rng.randrange(1 << 24) * 64 for _ in range(streams)]
+    reqs, cycle = [], 0
+    for _ in range(n):
+        cycle += 1 + (rng.random() < 0.3) * rng.randrange(6)
+        s = rng.randrange(streams)
+        length = rng.choice([8, 64, 4096, rng.randrange(1, 512)])
+        if rng.random() < 0.05:
+            ptr[s] = rng.randrange(1 << 24) * 64
+        reqs.append(Request(cycle, ptr[s], length, tag=rng.choice([0, 1, 2])))
+        ptr[s] += length + rng.choice([0, 0, 16, 200])
+    return reqs
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_model_conserves_and_respects_the_optimum(seed):
+    rng = random.Random(seed)
+    reqs = _random_trace(rng, 3000, rng.choice([1, 4, 12]))
+    cfg = DraConfig(
+        entries=rng.choice([1, 4, 8]),
+        window=rng.choice([5, 50, 500]),
+        proximity=rng.choice([0, 64, 256]),
+        tag_match=rng.random() < 0.5,
+    )
+    res = run(reqs, cfg)
+    assert not conservation_errors(reqs, res.records, cfg)
+    assert sorted(i for g in res.groups for i in g) == list(range(len(reqs)))
+    assert res.counters["stall_cycles"] == 0
+    assert len(res.records) >= offline_optimum(reqs, cfg)
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"entries": 0}, "entries"),
+        ({"window": 0}, "window"),
+        ({"ring_slots": 3}, "ring_slots"),
+        ({"active_entries": 9}, "active_entries"),
+        ({"proximity": 1 << 24}, "proximity"),
+        ({"tag_table": ((0, 1, 1),) * 9}, "tag_table"),
+        ({"tag_table": ((0, 1, 256),)}, "tag_table[0] tag"),
+        ({"max_count": 0}, "max_count"),
+        ({"tag_match": 1}, "tag_match"),
+    ],
+)
+def test_bad_settings(kwargs, word):
+    with pytest.raises(ValueError, match=word.replace("[", r"\[").replace("]", r"\]")):
+        DraConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "reqs, word",
+    [
+        ([Request(5, 0, 8), Request(5, 8, 8)], "out of cycle order"),
+        ([Request(5, 0, 8), Request(4, 8, 8)], "out of cycle order"),
+        ([Request(0, 0, 0)], "length"),
+        ([Request(0, 0, -4)], "length"),
+        ([Request(0, (1 << 32) - 4, 8)], "address width"),
+        ([Request(-1, 0, 8)], "cycle"),
+    ],
+)
+def test_bad_requests(reqs, word):
+    with pytest.raises(ValueError, match=word):
+        run(reqs, DraConfig(addr_width=32))
+    with pytest.raises(ValueError, match=word):
+        offline_optimum(reqs, DraConfig(addr_width=32))
+
+
+def test_ack_of_empty_ring_is_refused():
+    with pytest.raises(ValueError, match="empty ring"):
+        run([Request(0, 0, 8)], DraConfig(window=4), acks=[2])
+
+
+# -- Amaranth simulator: RTL against the model ---------------------------------------------
+
+
+def _compare(reqs, cfg, flushes=()):
+    sim = simulate(reqs, cfg, flushes=flushes)
+    ref = run(reqs, cfg, acks=sim.ack_cycles, flushes=flushes)
+    assert sim.accept_cycles == ref.accept_cycles
+    assert sim.records == ref.records
+    assert sim.counters == ref.counters
+    assert sim.interrupts == ref.interrupts
+    assert not conservation_errors(reqs, sim.records, cfg)
+    return sim
+
+
+def test_rtl_seed_case_exact_cycles():
+    cfg = DraConfig(entries=1, window=5)
+    reqs = [Request(0, 0x1000, 0x100), Request(1, 0x1080, 0x100), Request(2, 0x3000, 0x10)]
+    sim = _compare(reqs, cfg)
+    assert recs(sim) == [(0x1000, 0x180, 2, 0, R.EVICT, 4), (0x3000, 0x10, 1, 0, R.WINDOW, 10)]
+
+
+def test_rtl_directed_rules():
+    cfg = DraConfig(entries=2, window=10, proximity=16, max_count=3, ring_slots=4)
+    reqs = contiguous(5) + [Request(20, 1000, 64), Request(29, 1080, 8), Request(60, 0, 8)]
+    reqs += [Request(61 + i, 0x10000 * (i % 3), 8, tag=i % 2 + 1) for i in range(9)]
+    _compare(reqs, cfg, flushes=[64, 65])
+
+
+def test_rtl_ring_full_stall():
+    cfg = DraConfig(entries=1, window=1000, ring_slots=2, ack_delay=30)
+    reqs = [Request(i, 0x100000 * i, 64) for i in range(12)]
+    sim = _compare(reqs, cfg)
+    assert sim.counters["stall_cycles"] > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_rtl_random_against_model(seed):
+    rng = random.Random(100 + seed)
+    reqs = _random_trace(rng, 250, rng.choice([2, 5, 10]))
+    reqs = [Request(r.cycle, r.addr, r.length, r.tag, write=rng.random() < 0.9) for r in reqs]
+    cfg = DraConfig(
+        entries=rng.choice([1, 3, 4]),
+        window=rng.choice([3, 20]),
+        proximity=rng.choice([0, 64]),
+        tag_match=rng.random() < 0.5,
+        ring_slots=4,
+        ack_delay=rng.choice([0, 5]),
+        max_count=rng.choice([4, 1000]),
+        irq_count=2,
+        irq_cycles=9,
+        tag_table=((0, 1 << 29, 3),),
+    )
+    _compare(reqs, cfg, flushes=sorted(rng.sample(range(reqs[-1].cycle), 2)))
