@@ -493,3 +493,141 @@ def random_batch(rng: random.Random, max_pages: int = PAGES_PER_BLOCK,
         lo = rng.randint(0, first)
         batch["max_region"] = (lo, rng.randint(outer, n))
     return batch
+
+
+# ---------------------------------------------------------------------------
+# the engine's packed request / response (hw/uvm_tree.py builds its layouts from these)
+
+
+def request_fields(max_pages: int) -> list[tuple[str, int]]:
+    """Fields of the engine's request, packed from bit 0 in this order.
+
+    Masks are in block coordinates (bit i = page i); ``start_lo`` is the block's
+    first page modulo 16 (its position inside a 64 KiB big page); ``preferred``
+    is 0 none, 1 dest, 2 other.
+    """
+    ib = max_pages.bit_length()
+    return [
+        ("faulted", max_pages), ("resident", max_pages), ("thrashing", max_pages),
+        ("cpu_mapped", max_pages), ("start_lo", 4), ("num_pages", ib), ("fault_first", ib),
+        ("fault_outer", ib), ("threshold", 7), ("min_faults", 5),
+        ("migrations_before", COUNTER_BITS), ("preferred", 2), ("first_touch", 1),
+        ("dest_cpu", 1), ("same_dest", 1), ("enabled", 1),
+    ]
+
+
+def response_fields(max_pages: int) -> list[tuple[str, int]]:
+    """Fields of the engine's response, packed from bit 0 in this order."""
+    return [("prefetch", max_pages), ("hint", 1), ("migrations_after", COUNTER_BITS)]
+
+
+def _pack(fields, values: dict) -> int:
+    word, pos = 0, 0
+    for name, width in fields:
+        value = int(values[name])
+        if not 0 <= value < 1 << width:
+            raise ValueError(f"{name}={value} does not fit in {width} bits")
+        word |= value << pos
+        pos += width
+    return word
+
+
+def _unpack(fields, word: int) -> dict:
+    values, pos = {}, 0
+    for name, width in fields:
+        values[name] = word >> pos & ((1 << width) - 1)
+        pos += width
+    return values
+
+
+def request_values(batch: dict, max_pages: int = PAGES_PER_BLOCK) -> dict:
+    """Field values of the engine request for a ``prefetch_hint`` keyword batch.
+
+    Raises ValueError for what the engine cannot take: a ``max_region`` (HMM
+    blocks are model only) or a block outside one ``max_pages``-aligned window.
+    """
+    UvmTreeParams(max_pages)
+    args = dict(batch)
+    if args.pop("max_region", None) is not None:
+        raise ValueError("max_region: the engine handles regular (non-HMM) blocks only")
+    prefetch_hint(**args)  # validates every argument
+    start_page = args["block_start"] // PAGE_SIZE % PAGES_PER_BLOCK
+    if start_page % max_pages + args["num_pages"] > max_pages:
+        raise ValueError(
+            f"block_start/num_pages: the block leaves its {max_pages}-page window "
+            f"(a {max_pages}-page engine)"
+        )
+    return dict(
+        faulted=args["faulted"], resident=args.get("resident") or 0,
+        thrashing=args.get("thrashing") or 0, cpu_mapped=args.get("cpu_mapped", 0),
+        start_lo=start_page % BIG_PAGE_PAGES, num_pages=args["num_pages"],
+        fault_first=args["faulted_region"][0], fault_outer=args["faulted_region"][1],
+        threshold=args.get("threshold", THRESHOLD_DEFAULT), min_faults=args.get("min_faults", 1),
+        migrations_before=args.get("migrations_before", 0),
+        preferred=PREFERRED_CODE[args.get("preferred", "none")],
+        first_touch=args.get("first_touch", False), dest_cpu=args.get("dest_cpu", False),
+        same_dest=args.get("same_dest", True), enabled=args.get("enabled", True),
+    )
+
+
+def pack_request(batch: dict, max_pages: int = PAGES_PER_BLOCK) -> int:
+    """The engine's request word for a ``prefetch_hint`` keyword batch."""
+    return _pack(request_fields(max_pages), request_values(batch, max_pages))
+
+
+def unpack_response(word: int, max_pages: int = PAGES_PER_BLOCK) -> HintResult:
+    """HintResult from the engine's response word."""
+    v = _unpack(response_fields(max_pages), word)
+    return HintResult(v["prefetch"], bool(v["hint"]), v["migrations_after"])
+
+
+def full_node_thresholds(levels: int) -> list[list[int]]:
+    """Table [threshold][k] = floor(2**k * threshold / 100), threshold 0..127, k < levels.
+
+    A node of 2**k pages passes when count * 100 > 2**k * threshold, i.e. when
+    count > this value (the engine compares against the table, no divider).
+    """
+    return [[(t << k) // 100 for k in range(levels)] for t in range(128)]
+
+
+def directed_batches(max_pages: int = PAGES_PER_BLOCK) -> list[dict]:
+    """Corner batches for the engine benches: every big-page misalignment with
+    blocks just long enough or too short for a big page, one-page and full
+    blocks, the clamp corners, thresholds 1 and 100, CPU destination, first touch."""
+    base = 3 * VA_BLOCK_SIZE
+    out = []
+
+    def add(start_page, n, faulted, **kw):
+        fr = kw.pop("faulted_region", None) or (
+            (faulted & -faulted).bit_length() - 1, faulted.bit_length())
+        out.append(dict(block_start=base + start_page * PAGE_SIZE, num_pages=n,
+                        faulted=faulted, faulted_region=fr, **kw))
+
+    W = max_pages
+    for s16 in range(BIG_PAGE_PAGES):
+        for n in {1, 15, 16, 31, 32, 33, W - s16, W - 16 - s16}:
+            if 1 <= n <= W - s16:
+                add(s16, n, 1, resident=1 << (n - 1))
+                add(s16, n, 1 << (n - 1), thrashing=1 if n > 1 else None)
+                add(s16, n, _range_mask(0, n), threshold=1)
+    add(0, W, 1 << 5)
+    add(0, W, 1 << 24, resident=_range_mask(16, 24), thrashing=1 << 31)
+    add(0, W, 1 << 24, resident=_range_mask(16, 23), thrashing=1 << 31)
+    add(3, W - 3, 1)
+    add(11, W - 11, 1, resident=0b110, thrashing=0b1000)
+    add(0, 3, 0b10)
+    add(0, 3, 0b10, thrashing=0b100)
+    for pref in PREFERRED:
+        add(0, W, 1 << 7, first_touch=True, preferred=pref)
+    add(0, W, 1 << 5, thrashing=1 << 9)
+    add(0, W, (1 << 5) | (1 << 20), thrashing=1 << 9)
+    add(0, W, 1 << 5, resident=0b1111, cpu_mapped=_range_mask(2, 7), dest_cpu=True)
+    add(0, W, 1 << 5, min_faults=3)
+    add(0, W, 1 << 5, migrations_before=0xFFFF)
+    add(0, W, 1 << 5, migrations_before=9, same_dest=False, enabled=False)
+    for thr in (1, 100):
+        add(0, W, 1 << 5, threshold=thr)
+        add(0, W, 1 << 5, thrashing=1, threshold=thr)
+    add(0, W, _range_mask(0, W), resident=_range_mask(0, W))
+    add(0, W, (1 << 5) | (1 << (W - 8)), faulted_region=(0, 16))
+    return out

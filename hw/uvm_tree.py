@@ -1,0 +1,261 @@
+"""UVM prefetch tree engine: one fault batch per cycle, fixed latency.
+
+Computes what ``model.uvm_tree.prefetch_hint`` computes for a regular
+(non-HMM) VA block: the prefetch mask, the hint and the NvU16 fault-migration
+counter. Instead of the driver's walk over the faulted pages, every node of
+the tree is evaluated at once: occupancy counts for all nodes, the threshold
+test for all nodes, then a node is *selected* when it passes, no ancestor
+passes and it holds an eligible fault; the mask is the union of the selected
+nodes (``model.uvm_tree.engine_reference`` is the same algorithm in Python and
+docs/uvm_tree.md shows why it equals the driver's walk).
+
+Interface (``max_pages`` = W from :class:`model.uvm_tree.UvmTreeParams`):
+
+- ``i``: stream of :func:`request_layout` (W-bit masks in block coordinates,
+  geometry, policy, counter); ``o``: stream of :func:`response_layout`.
+- Latency :data:`LATENCY` cycles from the input handshake to ``o.valid``;
+  initiation interval 1: a new batch every cycle whatever the number of
+  faults. Backpressure on ``o`` stalls the whole pipeline (``i.ready`` =
+  ``~o.valid | o.ready``); no batch is dropped or duplicated.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Const, EnableInserter, Module, Mux, Signal, unsigned
+from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from model.uvm_tree import (
+    BIG_PAGE_PAGES,
+    UvmTreeParams,
+    full_node_thresholds,
+    request_fields,
+    response_fields,
+)
+
+#: cycles from the input handshake to the result on ``o`` (with ``o.ready`` high)
+LATENCY = 9
+
+
+class Preferred(enum.Enum, shape=2):
+    """Preferred location of the faulted region relative to the destination."""
+
+    NONE = 0
+    DEST = 1
+    OTHER = 2
+
+
+def request_layout(params: UvmTreeParams) -> data.StructLayout:
+    """Request payload; field order and widths from ``model.uvm_tree.request_fields``."""
+    return data.StructLayout({
+        name: Preferred if name == "preferred" else unsigned(width)
+        for name, width in request_fields(params.max_pages)
+    })
+
+
+def response_layout(params: UvmTreeParams) -> data.StructLayout:
+    """Response payload: prefetch mask (W), hint (1), migrations_after (16)."""
+    return data.StructLayout({
+        name: unsigned(width) for name, width in response_fields(params.max_pages)
+    })
+
+
+class UvmTreeEngine(wiring.Component):
+    """The prefetch engine; see the module docstring for the contract."""
+
+    def __init__(self, params: UvmTreeParams | None = None):
+        self.params = params if params is not None else UvmTreeParams()
+        super().__init__({
+            "i": In(stream.Signature(request_layout(self.params))),
+            "o": Out(stream.Signature(response_layout(self.params))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        adv = Signal()
+        m.d.comb += [
+            adv.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(adv),
+        ]
+        pipe = Module()
+        m.submodules.pipe = EnableInserter(adv)(pipe)
+        self._datapath(pipe)
+        return m
+
+    def _datapath(self, m: Module) -> None:
+        W = self.params.max_pages
+        K = W.bit_length() - 1  # node sizes 2**0 .. 2**K
+        ib = self.params.index_bits
+        groups = W // BIG_PAGE_PAGES
+
+        def reg(value, name, shape=None):
+            sig = Signal(shape if shape is not None else value.shape(), name=name)
+            m.d.sync += sig.eq(value)
+            return sig
+
+        def wire(value, name):
+            sig = Signal(value.shape(), name=name)
+            m.d.comb += sig.eq(value)
+            return sig
+
+        def carry(bundle: dict, stage: int) -> dict:
+            return {k: reg(v, f"s{stage}_{k}") for k, v in bundle.items()}
+
+        valid = self.i.valid
+        for stage in range(1, LATENCY + 1):
+            valid = reg(valid, f"s{stage}_valid")
+        m.d.comb += self.o.valid.eq(valid)
+
+        # s1: input register
+        req = reg(self.i.payload, "s1_req")
+
+        # s2: geometry, tree coordinates (page + offset), filters, thresholds
+        s16 = req.start_lo
+        n = req.num_pages
+        big = Signal(name="big")
+        m.d.comb += big.eq(((n + s16) >> 4) >= Mux(s16 != 0, 2, 1))
+        offset = Signal(4, name="offset")
+        m.d.comb += offset.eq(Mux(big, s16, 0))
+        leaf_count = Signal(ib + 1, name="leaf_count")
+        m.d.comb += leaf_count.eq(n + offset)
+        ff = Signal(ib + 1, name="ff_t")
+        fo = Signal(ib + 1, name="fo_t")
+        m.d.comb += [ff.eq(req.fault_first + offset), fo.eq(req.fault_outer + offset)]
+
+        def to_tree(mask):
+            return (mask << offset)[:W]
+
+        last = Signal(ib, name="last_leaf")
+        m.d.comb += last.eq(leaf_count - 1)
+        table = full_node_thresholds(K + 1)
+        thr = req.threshold
+        s2 = {
+            "f_t": to_tree(req.faulted),
+            "thr_t": to_tree(req.thrashing),
+            "base_t": to_tree(req.resident | req.faulted),
+            "valid_t": Cat((offset <= i) & (leaf_count > i) for i in range(W)),
+            "fregion_t": Cat((ff <= i) & (fo > i) for i in range(W)),
+            "in_block": Cat(n > i for i in range(W)),
+            "remove": req.faulted | req.thrashing | Mux(req.dest_cpu,
+                                                        req.resident & req.cpu_mapped, 0),
+            "big": big,
+            "offset": offset,
+            "first_touch": req.first_touch & (req.preferred == Preferred.DEST),
+            "no_logic": ~(req.first_touch & (req.preferred == Preferred.DEST))
+                        & (req.preferred == Preferred.OTHER),
+            "enabled": req.enabled,
+            "counter_base": Mux(req.same_dest, req.migrations_before, 0),
+            "before": req.migrations_before,
+            "min_faults": req.min_faults,
+        }
+        for k in range(K + 1):
+            # the level's last (possibly truncated) node: index j, size (last mod 2**k) + 1
+            s2[f"j{k}"] = last >> k
+            s2[f"prod{k}"] = (last[:k] + 1) * thr if k else thr
+            width = max(row[k] for row in table).bit_length()
+            s2[f"tfull{k}"] = Array(Const(row[k], width) for row in table)[thr]
+        st = carry(s2, 2)
+
+        # s3: grow_fault_granularity, the tree's pages, eligible faults
+        grow = wire(Cat(st["f_t"][g * 16:(g + 1) * 16].any()
+                        & ~st["thr_t"][g * 16:(g + 1) * 16].any() for g in range(groups)), "grow")
+        grow_all = wire(st["f_t"].any() & ~st["thr_t"].any(), "grow_all")
+        grown = Mux(st["big"], Cat(grow[g].replicate(16) for g in range(groups)),
+                    grow_all.replicate(W))
+        s3 = {k: v for k, v in st.items() if k not in ("f_t", "thr_t", "base_t", "fregion_t",
+                                                         "big")}
+        s3["tree"] = st["base_t"] | (grown & st["valid_t"])
+        s3["elig"] = st["f_t"] & ~st["thr_t"] & st["fregion_t"]
+        s3["fcount"] = st["f_t"] & st["fregion_t"]
+        st = carry(s3, 3)
+
+        def add_levels(level0, lo, hi):
+            """Pairwise sums: levels lo..hi from the level lo - 1 list."""
+            levels = {lo - 1: level0}
+            for k in range(lo, hi + 1):
+                below = levels[k - 1]
+                levels[k] = [below[2 * i] + below[2 * i + 1] for i in range(len(below) // 2)]
+            return levels
+
+        # s4: counts of the small nodes (sizes 1..16), has-eligible for every node
+        split = min(4, K)
+        counts = add_levels([st["tree"][i] for i in range(W)], 1, split)
+        fcnt = add_levels([st["fcount"][i] for i in range(W)], 1, split)
+        has_e = {0: [st["elig"][i] for i in range(W)]}
+        for k in range(1, K + 1):
+            has_e[k] = [has_e[k - 1][2 * i] | has_e[k - 1][2 * i + 1] for i in range(W >> k)]
+        rest = {k: v for k, v in st.items() if k not in ("tree", "elig", "fcount")}
+        st = carry(rest, 4)
+        counts = {k: [reg(c, f"s4_cnt{k}_{i}") for i, c in enumerate(v)]
+                  for k, v in counts.items()}
+        fpart = [reg(c, f"s4_fcnt_{i}") for i, c in enumerate(fcnt[split])]
+        has_e = {k: reg(Cat(v), f"s4_has_e{k}") for k, v in has_e.items()}
+
+        def level_pass(k, stage_st):
+            """Threshold test of every node of level k (count * 100 > pages * threshold)."""
+            cnt = counts[k]
+            tfull = stage_st[f"tfull{k}"]
+            j = stage_st[f"j{k}"]
+            c_last = Array(cnt)[j] if len(cnt) > 1 else cnt[0]
+            pass_last = Signal(name=f"pass_last{k}")
+            m.d.comb += pass_last.eq((c_last * 100) > stage_st[f"prod{k}"])
+            return Cat(Mux(j == i, pass_last, c > tfull) for i, c in enumerate(cnt))
+
+        # s5: counts of the big nodes, threshold test of the small ones
+        has_e = {k: reg(v, f"s5_has_e{k}") for k, v in has_e.items()}
+        upper = add_levels(counts[split], split + 1, K)
+        fsum = add_levels(fpart, split + 1, K)[K][0] if split < K else fpart[0]
+        passes = {k: reg(level_pass(k, st), f"s5_pass{k}") for k in range(split + 1)}
+        st = carry(st, 5)
+        for k in range(split + 1, K + 1):
+            counts[k] = [reg(c, f"s5_cnt{k}_{i}") for i, c in enumerate(upper[k])]
+        fsum = reg(fsum, "s5_fsum")
+
+        # s6: threshold test of the big nodes, the counter
+        has_e = {k: reg(v, f"s6_has_e{k}") for k, v in has_e.items()}
+        for k in range(split + 1, K + 1):
+            passes[k] = reg(level_pass(k, st), f"s6_pass{k}")
+        for k in range(split + 1):
+            passes[k] = reg(passes[k], f"s6_pass{k}")
+        counter = reg((st["counter_base"] + fsum)[:16], "s6_counter")
+        st = carry(st, 6)
+
+        # s7: selected nodes: pass, no passing ancestor, an eligible fault inside
+        anc = {K: [Const(0)]}
+        for k in range(K - 1, -1, -1):
+            above = wire(Cat(anc[k + 1][i] | passes[k + 1][i] for i in range(W >> (k + 1))),
+                         f"anc{k}")
+            anc[k] = [above[i >> 1] for i in range(W >> k)]
+        sel = {k: reg(Cat(passes[k][i] & ~anc[k][i] & has_e[k][i] for i in range(W >> k)),
+                      f"s7_sel{k}") for k in range(K + 1)}
+        counter = reg(counter, "s7_counter")
+        st = carry(st, 7)
+
+        # s8: union of the selected nodes minus the clamp's dropped leaves, back to pages
+        offset = st["offset"]
+        leaves = []
+        for t in range(W):
+            cov = Cat(sel[k][t >> k] for k in range(K + 1)).any()
+            drop = Const(0)
+            if t < 2 * BIG_PAGE_PAGES:
+                # the selected node starts below offset: the driver's clamp begins at page
+                # `offset` (tree leaf 2 * offset) instead of page 0
+                low = [sel[k][t >> k] & (offset > ((t >> k) << k)) for k in range(K + 1)
+                       if (t >> k) << k < BIG_PAGE_PAGES]
+                drop = Cat(low).any() & ((offset << 1) > t)
+            leaves.append(cov & ~drop)
+        out_t = Cat(leaves) & st["valid_t"]
+        out_b = (out_t >> offset)[:W]
+        mask = Mux(st["first_touch"], st["in_block"], Mux(st["no_logic"], 0, out_b))
+        prefetch = reg(Mux(st["enabled"], mask & ~st["remove"], 0), "s8_prefetch")
+        counter = reg(Mux(st["enabled"], counter, st["before"]), "s8_counter")
+        enabled = reg(st["enabled"], "s8_enabled")
+        min_faults = reg(st["min_faults"], "s8_min_faults")
+
+        # s9: the hint and the output register
+        out = self.o.payload
+        m.d.sync += [
+            out.prefetch.eq(prefetch),
+            out.migrations_after.eq(counter),
+            out.hint.eq(enabled & (counter >= min_faults) & prefetch.any()),
+        ]
