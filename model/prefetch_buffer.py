@@ -222,7 +222,7 @@ class RunResult:
 class HostMemory:
     """Host memory (words, lane-addressed) and its fill responder.
 
-    ``init(word_index) -> int`` gives the initial contents. Fill ``i`` (in
+    ``init(word_index) -> int`` gives the initial contents (truncated to the word). Fill ``i`` (in
     request order) takes ``latencies[i % len(latencies)]`` cycles (>= 1) from
     its request handshake to its first beat; beat ``j`` (global count) waits
     ``gaps[j % len(gaps)]`` extra idle cycles. Beats are presented in request
@@ -244,6 +244,7 @@ class HostMemory:
         self.word_bytes = word_bytes
         self.word_log2 = word_bytes.bit_length() - 1
         self.init = init or (lambda index: 0)
+        self.mask = (1 << (8 * word_bytes)) - 1
         self.latencies = list(latencies)
         self.gaps = list(gaps)
         self.words: dict[int, int] = {}
@@ -257,7 +258,7 @@ class HostMemory:
     def read_word(self, index: int) -> int:
         """Contents of word ``index`` (byte address ``index * word_bytes``)."""
         word = self.words.get(index)
-        return self.init(index) if word is None else word
+        return self.init(index) & self.mask if word is None else word
 
     def read_bytes(self, addr: int, length: int) -> bytes:
         """``length`` bytes from byte address ``addr`` (any alignment)."""
