@@ -85,8 +85,8 @@ class PrefetchBuffer(wiring.Component):
     - ``event`` (out flow): one notification per lookup, the cycle after it.
     - ``prefetch`` (in stream): ready while fewer than ``max_fills`` fills are in flight.
     - ``fill_req`` (out stream, line byte address) / ``fill_resp`` (in stream, one
-      word per beat, lines in request order); ``fill_resp.ready`` is low while a
-      write hit uses the SRAM write port.
+      word per beat, lines in request order); ``fill_resp.ready`` is low in a
+      cycle with a write lookup (the SRAM write port is kept for it).
     - ``config`` (in flow): sets_log2 / ways enabled; invalid values are ignored
       and set the sticky ``config_error``.
     - ``counters``: the accounting of ``model.prefetch_buffer.Counters``.
@@ -248,7 +248,7 @@ class PrefetchBuffer(wiring.Component):
             self.event.payload.line.eq(lk_line),
         ]
 
-        # -- prefetch request (after the lookup of the same cycle) -----------------------
+        # -- prefetch request: victim from the cycle's start state, after the lookup ----
         pf_fire = Signal()
         m.d.comb += [
             self.prefetch.ready.eq(inflight.level < p.max_fills),
@@ -267,8 +267,9 @@ class PrefetchBuffer(wiring.Component):
             pf_valid.eq(valid_a[pf_set]),
             pf_pending.eq(pending_a[pf_set]),
             pf_used.eq(used_a[pf_set] | Mux(same_set, Const(1, W) << lk_way, 0)),
-            pf_rank.eq(Mux(same_set, lk_rank_new, ranks_a[pf_set])),
+            pf_rank.eq(ranks_a[pf_set]),
         ]
+        pf_rank_base = Mux(same_set, lk_rank_new, pf_rank)  # lookup touch first
         pf_dup = Cat(
             way_en[w] & (pf_valid[w] | pf_pending[w]) & (pf_tags[w * tw:(w + 1) * tw] == pf_line)
             for w in range(W)
@@ -324,7 +325,7 @@ class PrefetchBuffer(wiring.Component):
         beat_fire = Signal()
         complete = Signal()
         m.d.comb += [
-            self.fill_resp.ready.eq(inflight.r_rdy & ~lk_write_hit),
+            self.fill_resp.ready.eq(inflight.r_rdy & ~(lk_fire & lk.write)),
             beat_fire.eq(self.fill_resp.valid & self.fill_resp.ready),
             complete.eq(beat_fire & (beat == p.beats - 1)),
             inflight.r_en.eq(complete),
@@ -333,17 +334,17 @@ class PrefetchBuffer(wiring.Component):
             m.d.sync += beat.eq(Mux(complete, 0, beat + 1))
         byte_mask = Signal(p.word_bytes)
         m.d.comb += byte_mask.eq(((Const(1, 1) << lk.length) - 1) << lk.addr[:p.word_log2])
-        with m.If(lk_write_hit):
-            m.d.comb += [
-                wr.addr.eq(Cat(lk_word, lk_way, lk_set)),
-                wr.data.eq(lk.data),
-                wr.en.eq(byte_mask),
-            ]
-        with m.Elif(beat_fire):
+        with m.If(beat_fire):
             m.d.comb += [
                 wr.addr.eq(Cat(beat[:beats_log2], c_way, c_set)),
                 wr.data.eq(self.fill_resp.payload.data),
                 wr.en.eq(-1),
+            ]
+        with m.Else():
+            m.d.comb += [
+                wr.addr.eq(Cat(lk_word, lk_way, lk_set)),
+                wr.data.eq(lk.data),
+                wr.en.eq(Mux(lk_write_hit, byte_mask, 0)),
             ]
         poison_now = Signal()
         m.d.comb += poison_now.eq(lk_late & lk.write)
@@ -378,7 +379,7 @@ class PrefetchBuffer(wiring.Component):
             with m.If(lk_here):
                 m.d.sync += ranks[s].eq(lk_rank_new)
             with m.If(al_here):
-                m.d.sync += ranks[s].eq(touch(pf_rank, victim))
+                m.d.sync += ranks[s].eq(touch(pf_rank_base, victim))
             for w in range(W):
                 lk_e = lk_here & (lk_way == w)
                 al_e = al_here & (victim == w)

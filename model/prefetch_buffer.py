@@ -9,7 +9,9 @@ its fill responder are modelled by :class:`HostMemory`, whose contents and
 per-fill latencies the caller chooses.
 
 Within a cycle the effects apply in this order: fill request issue, lookup,
-prefetch request, accepted fill beat (and fill completion), configuration.
+prefetch request, accepted fill beat (and fill completion), configuration. A
+fill beat is not taken in a cycle with a write lookup (the SRAM has one write
+port).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import enum
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
 def _pow2(value: int) -> bool:
@@ -149,8 +152,7 @@ class ConfigChange:
     ways: int
 
 
-@dataclass(frozen=True)
-class LookupResult:
+class LookupResult(NamedTuple):
     """Answer to one lookup; ``data`` is the whole aligned word for read hits, else 0."""
 
     cycle: int
@@ -324,6 +326,8 @@ class PrefetchBuffer:
             )
         self.p = params
         self.host = host
+        self._line_log2, self._word_log2 = params.line_log2, params.word_log2
+        self._ways, self._beats = params.ways, params.beats
         n = params.sets * params.ways
         self.tag = [0] * n
         self.valid = [False] * n
@@ -348,11 +352,11 @@ class PrefetchBuffer:
 
     def _find(self, s: int, line: int) -> int | None:
         """Lowest enabled way of set ``s`` holding ``line`` (valid or pending), else None."""
-        base = s * self.p.ways
-        for w in range(self.active_ways):
-            e = base + w
-            if (self.valid[e] or self.pending[e]) and self.tag[e] == line:
-                return w
+        base = s * self._ways
+        tag, valid, pending = self.tag, self.valid, self.pending
+        for e in range(base, base + self.active_ways):
+            if tag[e] == line and (valid[e] or pending[e]):
+                return e - base
         return None
 
     def _touch(self, s: int, w: int) -> None:
@@ -392,12 +396,12 @@ class PrefetchBuffer:
 
     # -- one cycle ---------------------------------------------------------------------------
 
-    def _lookup(self, t: int, lk: Lookup) -> tuple[LookupResult, bool]:
-        p = self.p
-        line = lk.addr >> p.line_log2
-        s = self._set_of(line)
+    def _lookup(self, t: int, lk: Lookup) -> tuple[LookupResult, tuple[int, int] | None]:
+        """Decide a lookup; returns its result and the (set, way) to make MRU, if any."""
+        line = lk.addr >> self._line_log2
+        s = line & ((1 << self.sets_log2) - 1)
         w = self._find(s, line)
-        write_hit = False
+        touch = None
         data = 0
         c = self.counters
         if lk.write:
@@ -406,7 +410,7 @@ class PrefetchBuffer:
             kind = LookupKind.MISS
             c.misses += 1
         else:
-            e = s * p.ways + w
+            e = s * self._ways + w
             kind = LookupKind.HIT if self.valid[e] else LookupKind.LATE
             if kind == LookupKind.HIT:
                 c.hits += 1
@@ -415,29 +419,33 @@ class PrefetchBuffer:
             if not self.used[e]:
                 c.useful += 1
                 self.used[e] = True
-            self._touch(s, w)
-            k = (lk.addr >> p.word_log2) & (p.beats - 1)
+            touch = (s, w)
+            k = (lk.addr >> self._word_log2) & (self._beats - 1)
             if kind == LookupKind.HIT and lk.write:
-                write_hit = True
-                offset = lk.addr % p.word_bytes
+                offset = lk.addr % self.p.word_bytes
                 mask = ((1 << (8 * lk.length)) - 1) << (8 * offset)
                 self.data[e][k] = (self.data[e][k] & ~mask) | (lk.data & mask)
             elif kind == LookupKind.HIT:
                 data = self.data[e][k]
             elif lk.write:
                 self.poison[e] = True
-        return LookupResult(t, lk.addr, lk.write, kind, data), write_hit
+        return LookupResult(t, lk.addr, lk.write, kind, data), touch
 
-    def _prefetch(self, t: int, pf: PrefetchRequest) -> None:
+    def _prefetch(self, t: int, pf: PrefetchRequest, touch: tuple[int, int] | None) -> None:
+        """Decide a prefetch request against the LRU ranks of the cycle's start; the
+        lookup's ``touch`` of the same cycle is applied before the allocation's."""
         p = self.p
         c = self.counters
         c.requested += 1
         line = pf.addr >> p.line_log2
         s = self._set_of(line)
-        if self._find(s, line) is not None:
+        duplicate = self._find(s, line) is not None
+        w = None if duplicate else self._victim(s)
+        if touch is not None:
+            self._touch(*touch)
+        if duplicate:
             c.dropped_duplicate += 1
             return
-        w = self._victim(s)
         if w is None:
             c.dropped_busy += 1
             return
@@ -539,17 +547,22 @@ class PrefetchBuffer:
                 host.request(t, addr, p.beats)
                 out.fill_requests.append((t, addr))
             beat = host.present(t) if self.inflight else None
-            write_hit = False
+            write_fire = False
+            touch = None
             if li < len(lks) and lks[li].cycle == t:
-                res, write_hit = self._lookup(t, lks[li])
+                write_fire = lks[li].write
+                res, touch = self._lookup(t, lks[li])
                 out.results.append(res)
                 li += 1
             if pfs and max(pfs[0].cycle, self._last_prefetch_accept + 1) <= t:
                 if len(self.inflight) < p.max_fills:
-                    self._prefetch(t, pfs.popleft())
+                    self._prefetch(t, pfs.popleft(), touch)
+                    touch = None
                     self._last_prefetch_accept = t
                     out.prefetch_accepts.append(t)
-            if beat is not None and not write_hit:
+            if touch is not None:
+                self._touch(*touch)
+            if beat is not None and not write_fire:
                 host.accept(t)
                 self._fill_beat(beat)
             if ci < len(cfgs) and cfgs[ci].cycle == t:

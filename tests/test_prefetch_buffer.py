@@ -154,6 +154,17 @@ def test_set_index_and_lru_within_a_set():
     assert run.counters.useless == 1
 
 
+def test_victim_uses_lru_of_the_cycle_start():
+    # A (way 0) and B (way 1) valid from 18, B most recent. At 20 a lookup hits A and a
+    # prefetch of C arrives: the victim comes from the ranks before the lookup, so A
+    # goes (used: not useless) and C takes way 0.
+    buf = make(sets=1, ways=2, latency=1)
+    run = buf.run([Lookup(20, 0x00), Lookup(40, 0x00), Lookup(41, 0x40)],
+                  [PrefetchRequest(0, 0x00), PrefetchRequest(0, 0x40), PrefetchRequest(20, 0x80)])
+    assert kinds(run) == [(20, HIT), (40, MISS), (41, HIT)]
+    assert (run.counters.useful, run.counters.useless) == (2, 0)
+
+
 def test_duplicate_requests_dropped_while_pending_and_present():
     buf = make(latency=1)
     run = buf.run([], [PrefetchRequest(0, 0x00), PrefetchRequest(1, 0x3F),
@@ -190,6 +201,15 @@ def test_write_hit_then_read_hit_returns_written_bytes():
     assert kinds(run) == [(20, HIT), (21, HIT)]
     assert run.results[1].data == 0x0000_00BE_EF00_A001
     assert buf.host.read_word(1) == 0x0000_00BE_EF00_A001
+
+
+def test_write_miss_also_delays_a_fill_beat():
+    # fill requested at 1, beats offered from 2; the write (a miss) at 2 holds beat 0,
+    # so beats land 3..10 and the line hits from 11.
+    buf = make(latency=1)
+    run = buf.run([Lookup(2, 0x400, write=True, data=1), Lookup(10, 0x00), Lookup(11, 0x00)],
+                  [PrefetchRequest(0, 0x00)])
+    assert kinds(run) == [(2, MISS), (10, LATE), (11, HIT)]
 
 
 def test_write_hit_delays_a_fill_beat():
@@ -451,10 +471,12 @@ def test_rtl_random_traffic_matches_model(geometry):
             pf.append(PrefetchRequest(t, rng.randrange(lines) * 64 + rng.randrange(64)))
     cfgs = [ConfigChange(t // 2, 0, max(1, p.ways // 2)), ConfigChange(t // 2 + 40, p.set_bits,
                                                                        p.ways)]
-    obs = simulate_rtl(p, lk, pf, cfgs, host, cycles=t * 2 + 200,
+    cycles = t * 4 + 400
+    obs = simulate_rtl(p, lk, pf, cfgs, host, cycles=cycles,
                        result_ready=lambda c: (c * 7) % 5 != 0)
-    assert len(obs["lookups"]) == len(lk)
+    assert len(obs["lookups"]) == len(lk) and len(obs["pf_accepts"]) == len(pf)
     run = check_against_model(p, obs, cfgs, latencies, gaps)
+    assert run.end_cycle < cycles
     c = run.counters
     assert c.hits > 0 and c.misses > 0 and c.issued > 0
 
