@@ -496,3 +496,20 @@ def test_late_write_in_the_completion_cycle_cancels_the_line():
     obs = simulate_rtl(p, lk, pf, [], HostMemory(8, word_init, (1,)), cycles=40)
     assert [r[0] for r in obs["results"]] == [int(k) for _, k in expect]
     check_against_model(p, obs, [], (1,), (0,))
+
+
+def test_rtl_4k_lines_wide_words():
+    # 4 KiB lines of 64 one-word beats: accept 0, request 1, latency 2 -> beats 3..66,
+    # complete at 66, hits from 67.
+    p = PrefetchBufferParams(addr_width=20, line_bytes=4096, sets=2, ways=2, word_bytes=64,
+                             max_fills=2)
+    # line 1: accept 1, request 2, beats 67..130, hits from 131
+    lk = [Lookup(66, 0x0FC0, 64), Lookup(67, 0x0FC0, 64), Lookup(130, 0x1000),
+          Lookup(140, 0x1005, 3, True, 7 << 40), Lookup(200, 0x1000), Lookup(201, 0x2000)]
+    pf = [PrefetchRequest(0, 0x0000), PrefetchRequest(0, 0x1000)]
+    host = HostMemory(64, word_init, (2,))
+    obs = simulate_rtl(p, lk, pf, [], host, cycles=220)
+    assert [r[0] for r in obs["results"]] == [2, 1, 2, 1, 1, 0]
+    assert obs["results"][1][2] == word_init(0x0FC0 // 64)
+    assert obs["results"][4][2] == word_init(64) | (7 << 40)
+    check_against_model(p, obs, [], (2,), (0,))
