@@ -227,8 +227,10 @@ class HostMemory:
     ``init(word_index) -> int`` gives the initial contents (truncated to the word). Fill ``i`` (in
     request order) takes ``latencies[i % len(latencies)]`` cycles (>= 1) from
     its request handshake to its first beat; beat ``j`` (global count) waits
-    ``gaps[j % len(gaps)]`` extra idle cycles. Beats are presented in request
-    order, one at a time, each held until accepted:
+    ``gaps[j % len(gaps)]`` extra idle cycles. The host takes fill requests in
+    the cycles where ``request_ready[cycle % len(request_ready)]`` is true.
+    Beats are presented in request order, one at a time, each held until
+    accepted:
     ``avail = max(request + latency (first beat only), previous accept + 1) + gap``.
     """
 
@@ -238,11 +240,15 @@ class HostMemory:
         init: Callable[[int], int] | None = None,
         latencies: Sequence[int] = (8,),
         gaps: Sequence[int] = (0,),
+        request_ready: Sequence[bool] = (True,),
     ):
         if not latencies or any(lat < 1 for lat in latencies):
             raise ValueError(f"latencies={list(latencies)!r}: need at least one, each >= 1")
         if not gaps or any(g < 0 for g in gaps):
             raise ValueError(f"gaps={list(gaps)!r}: need at least one, each >= 0")
+        if not any(request_ready):
+            raise ValueError("request_ready: must be true in at least one cycle of the pattern")
+        self.request_ready = [bool(r) for r in request_ready]
         self.word_bytes = word_bytes
         self.word_log2 = word_bytes.bit_length() - 1
         self.init = init or (lambda index: 0)
@@ -276,6 +282,10 @@ class HostMemory:
         mask = ((1 << (8 * length)) - 1) << (8 * (addr % self.word_bytes))
         old = self.read_word(index)
         self.words[index] = (old & ~mask) | (data & mask)
+
+    def ready_for_request(self, cycle: int) -> bool:
+        """``fill_req.ready`` at ``cycle``: ``request_ready[cycle % len(request_ready)]``."""
+        return self.request_ready[cycle % len(self.request_ready)]
 
     def request(self, cycle: int, line_addr: int, beats: int) -> None:
         """A fill request for the line at byte ``line_addr`` was handshaken at ``cycle``."""
@@ -542,7 +552,7 @@ class PrefetchBuffer:
                 and not self.fill_queue
             ):
                 break
-            while self.fill_queue and self.fill_queue[0][0] == t:
+            if self.fill_queue and self.fill_queue[0][0] <= t and host.ready_for_request(t):
                 _, addr = self.fill_queue.popleft()
                 host.request(t, addr, p.beats)
                 out.fill_requests.append((t, addr))

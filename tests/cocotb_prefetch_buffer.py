@@ -104,12 +104,12 @@ class Traffic:
 class PrefetchBufferTB:
     """Cycle driver, recorder and scoreboard for one PrefetchBuffer DUT."""
 
-    def __init__(self, dut, params: PrefetchBufferParams, latencies, gaps):
+    def __init__(self, dut, params: PrefetchBufferParams, latencies, gaps, req_ready):
         self.dut = dut
         self.p = p = params
-        self.latencies, self.gaps = list(latencies), list(gaps)
+        self.latencies, self.gaps, self.req_ready = list(latencies), list(gaps), list(req_ready)
         self.host = HostMemory(p.word_bytes, host_init_for(p.word_bytes), self.latencies,
-                               self.gaps)
+                               self.gaps, self.req_ready)
         self.cycle = 0
         self.lookups: list[Lookup] = []
         self.expected_words: list[int | None] = []
@@ -128,7 +128,6 @@ class PrefetchBufferTB:
         self.lk_shift = (a, a + p.length_width, a + p.length_width + 1)
         self.tw = p.tag_width
         self.ss_width = max(1, p.set_bits.bit_length())
-        dut.fill_req__ready.value = 1
 
     def _pack_lookup(self, lk: Lookup) -> int:
         s1, s2, s3 = self.lk_shift
@@ -170,6 +169,8 @@ class PrefetchBufferTB:
                 dut.config__payload.value = cfg[0] | (cfg[1] << self.ss_width)
             rr = result_ready_prob >= 1.0 or random.random() < result_ready_prob
             dut.result__ready.value = int(rr)
+            req_ready = host.ready_for_request(t)
+            dut.fill_req__ready.value = int(req_ready)
             beat = host.present(t)
             dut.fill_resp__valid.value = int(beat is not None)
             if beat is not None:
@@ -178,7 +179,7 @@ class PrefetchBufferTB:
             lk_fire = lk is not None and int(dut.lookup__ready.value) == 1
             pf_fire = pf is not None and int(dut.prefetch__ready.value) == 1
             beat_fire = beat is not None and int(dut.fill_resp__ready.value) == 1
-            if int(dut.fill_req__valid.value):
+            if req_ready and int(dut.fill_req__valid.value):
                 addr = int(dut.fill_req__payload.value)
                 host.request(t, addr, p.beats)
                 self.fills.append((t, addr))
@@ -247,7 +248,8 @@ class PrefetchBufferTB:
     def scoreboard(self) -> dict[str, int]:
         """Replay the recorded inputs through the model and compare every output."""
         p = self.p
-        host = HostMemory(p.word_bytes, host_init_for(p.word_bytes), self.latencies, self.gaps)
+        host = HostMemory(p.word_bytes, host_init_for(p.word_bytes), self.latencies, self.gaps,
+                          self.req_ready)
         model = PrefetchBuffer(p, host)
         run = model.run(self.lookups, self.pf_offers, self.configs)
         assert len(self.results) == len(self.lookups), (
@@ -284,16 +286,17 @@ def _setup(rng: random.Random):
     p = PrefetchBufferParams(**args["params"])
     latencies = [rng.choice([1, 1, 2, 3, 5, 8, 13, 21, 40]) for _ in range(rng.randint(1, 9))]
     gaps = [rng.choice([0] * 6 + [1, 2, 5]) for _ in range(rng.randint(1, 13))]
-    return args, p, latencies, gaps
+    req_ready = [rng.random() < 0.6 for _ in range(rng.randint(0, 7))] + [True]
+    return args, p, latencies, gaps, req_ready
 
 
 @cocotb.test()
 async def random_traffic(dut):
     """Random timed lookups (reads / writes, idle gaps), prefetch streams, config changes."""
     rng = random.Random(random.getrandbits(64))
-    args, p, latencies, gaps = _setup(rng)
+    args, p, latencies, gaps, req_ready = _setup(rng)
     await start_clock_and_reset(dut)
-    tb = PrefetchBufferTB(dut, p, latencies, gaps)
+    tb = PrefetchBufferTB(dut, p, latencies, gaps, req_ready)
     total = args["lookups"]
     phases = args.get("phases", 4)
     entries = p.sets * p.ways
@@ -336,9 +339,9 @@ async def random_traffic(dut):
 async def directed_sequences(dut):
     """Back-to-back hits to one line, a line's fill racing its lookups, write then read."""
     rng = random.Random(random.getrandbits(64))
-    _, p, latencies, gaps = _setup(rng)
+    _, p, latencies, gaps, req_ready = _setup(rng)
     await start_clock_and_reset(dut)
-    tb = PrefetchBufferTB(dut, p, latencies, gaps)
+    tb = PrefetchBufferTB(dut, p, latencies, gaps, req_ready)
     lb, wb = p.line_bytes, p.word_bytes
     base = 1 << (p.addr_width - 1)  # ways + 1 lines of one set
     line_addrs = [base + i * lb * p.sets for i in range(p.ways + 1)]

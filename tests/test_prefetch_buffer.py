@@ -174,6 +174,17 @@ def test_duplicate_requests_dropped_while_pending_and_present():
     assert run.fill_requests == [(1, 0x00)]
 
 
+def test_host_request_backpressure_delays_the_fill():
+    # the host takes requests only in cycles 0, 4, 8, ...: the request waits from 1 to 4,
+    # latency 1 -> beats 5..12, hit from 13.
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=1, ways=4, max_fills=4)
+    host = HostMemory(8, word_init, (1,), (0,), (True, False, False, False))
+    run = PrefetchBuffer(p, host).run([Lookup(12, 0x00), Lookup(13, 0x00)],
+                                      [PrefetchRequest(0, 0x00)])
+    assert run.fill_requests == [(4, 0x00)]
+    assert kinds(run) == [(12, LATE), (13, HIT)]
+
+
 def test_max_fills_backpressures_prefetches():
     # M=1: fill 0 beats 2..9, complete at 9, next accept at 10.
     buf = make(latency=1, max_fills=1)
@@ -320,14 +331,15 @@ def simulate_rtl(p, lookups, prefetches, configs, host, *, result_ready=None, cy
                 ctx.set(dut.config.payload, {"sets_log2": cfg.sets_log2, "ways": cfg.ways})
             rr = 1 if result_ready is None else result_ready(t)
             ctx.set(dut.result.ready, rr)
-            ctx.set(dut.fill_req.ready, 1)
+            req_ready = host.ready_for_request(t)
+            ctx.set(dut.fill_req.ready, req_ready)
             beat = host.present(t)
             ctx.set(dut.fill_resp.valid, beat is not None)
             ctx.set(dut.fill_resp.payload.data, beat or 0)
             lk_fire = lk is not None and ctx.get(dut.lookup.ready)
             pf_fire = pf is not None and ctx.get(dut.prefetch.ready)
             beat_fire = beat is not None and ctx.get(dut.fill_resp.ready)
-            fr_fire = ctx.get(dut.fill_req.valid)
+            fr_fire = req_ready and ctx.get(dut.fill_req.valid)
             fr_addr = ctx.get(dut.fill_req.payload.addr)
             if rr and ctx.get(dut.result.valid):
                 r = ctx.get(dut.result.payload)
@@ -367,8 +379,8 @@ def _counter_items(view):
     return [(name, getattr(view, name)) for name in COUNTER_NAMES]
 
 
-def check_against_model(p, obs, configs, latencies, gaps):
-    model = PrefetchBuffer(p, HostMemory(p.word_bytes, word_init, latencies, gaps))
+def check_against_model(p, obs, configs, latencies, gaps, req_ready=(True,)):
+    model = PrefetchBuffer(p, HostMemory(p.word_bytes, word_init, latencies, gaps, req_ready))
     run = model.run(obs["lookups"], obs["pf_offers"], configs)
     assert run.prefetch_accepts == obs["pf_accepts"]
     assert run.fill_requests == obs["fills"]
@@ -456,7 +468,8 @@ def test_rtl_random_traffic_matches_model(geometry):
     p = PrefetchBufferParams(addr_width=12, line_bytes=64, word_bytes=8, **geometry)
     latencies = [rng.randint(1, 6) for _ in range(7)]
     gaps = [rng.choice([0, 0, 0, 1, 3]) for _ in range(11)]
-    host = HostMemory(8, word_init, latencies, gaps)
+    req_ready = [rng.random() < 0.7 for _ in range(5)] + [True]
+    host = HostMemory(8, word_init, latencies, gaps, req_ready)
     lines = 12
     lk, pf = [], []
     t = 0
@@ -475,7 +488,7 @@ def test_rtl_random_traffic_matches_model(geometry):
     obs = simulate_rtl(p, lk, pf, cfgs, host, cycles=cycles,
                        result_ready=lambda c: (c * 7) % 5 != 0)
     assert len(obs["lookups"]) == len(lk) and len(obs["pf_accepts"]) == len(pf)
-    run = check_against_model(p, obs, cfgs, latencies, gaps)
+    run = check_against_model(p, obs, cfgs, latencies, gaps, req_ready)
     assert run.end_cycle < cycles
     c = run.counters
     assert c.hits > 0 and c.misses > 0 and c.issued > 0

@@ -58,8 +58,8 @@ def trace_to_inputs(requests, p: PrefetchBufferParams, window: int = WINDOW):
 def simulate_rtl(p: PrefetchBufferParams, lookups, prefetches, host: HostMemory, cycles: int):
     """Run the RTL in amaranth.sim; returns (results, prefetch accept cycles, counters).
 
-    Lookups are offered at their cycle, result always ready, host always ready
-    for fill requests; ``results`` are (handshake cycle, kind, data).
+    Lookups are offered at their cycle, result always ready, the host as
+    ``host`` says; ``results`` are (kind, data) in order.
     """
     from hw.prefetch_buffer import PrefetchBuffer as RtlPrefetchBuffer
 
@@ -70,8 +70,9 @@ def simulate_rtl(p: PrefetchBufferParams, lookups, prefetches, host: HostMemory,
         li = pi = 0
         offer = None
         ctx.set(dut.result.ready, 1)
-        ctx.set(dut.fill_req.ready, 1)
         for t in range(cycles):
+            req_ready = host.ready_for_request(t)
+            ctx.set(dut.fill_req.ready, req_ready)
             lk = lookups[li] if li < len(lookups) and lookups[li].cycle <= t else None
             ctx.set(dut.lookup.valid, lk is not None)
             if lk is not None:
@@ -88,7 +89,8 @@ def simulate_rtl(p: PrefetchBufferParams, lookups, prefetches, host: HostMemory,
             lk_fire = lk is not None and ctx.get(dut.lookup.ready)
             pf_fire = pf is not None and ctx.get(dut.prefetch.ready)
             beat_fire = beat is not None and ctx.get(dut.fill_resp.ready)
-            fill = ctx.get(dut.fill_req.payload.addr) if ctx.get(dut.fill_req.valid) else None
+            fill = (ctx.get(dut.fill_req.payload.addr)
+                    if req_ready and ctx.get(dut.fill_req.valid) else None)
             if ctx.get(dut.result.valid):
                 r = ctx.get(dut.result.payload)
                 out["results"].append((int(r.kind.value), int(r.data)))
