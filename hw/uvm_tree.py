@@ -13,7 +13,8 @@ Interface (``max_pages`` = W from :class:`model.uvm_tree.UvmTreeParams`):
 
 - ``i``: stream of :func:`request_layout` (W-bit masks in block coordinates,
   geometry, policy, counter); ``o``: stream of :func:`response_layout`.
-- Latency :data:`LATENCY` cycles from the input handshake to ``o.valid``;
+- Latency ``params.latency`` cycles from the input handshake to the output
+  handshake (:data:`LATENCY` = 9 pipelined, 5 with ``pipelined=False``);
   initiation interval 1: a new batch every cycle whatever the number of
   faults. Backpressure on ``o`` stalls the whole pipeline (``i.ready`` =
   ``~o.valid | o.ready``); no batch is dropped or duplicated.
@@ -33,7 +34,7 @@ from model.uvm_tree import (
     response_fields,
 )
 
-#: cycles from the input handshake to the result on ``o`` (with ``o.ready`` high)
+#: stages of the full pipeline = its latency in cycles (``UvmTreeParams.latency``)
 LATENCY = 9
 
 
@@ -88,9 +89,15 @@ class UvmTreeEngine(wiring.Component):
         ib = self.params.index_bits
         groups = W // BIG_PAGE_PAGES
 
+        # stages whose registers exist; the others are combinational pass-throughs
+        keep = set(range(1, LATENCY + 1)) if self.params.pipelined else {1, 3, 5, 7, 9}
+
         def reg(value, name, shape=None):
             sig = Signal(shape if shape is not None else value.shape(), name=name)
-            m.d.sync += sig.eq(value)
+            if int(name[1:name.index("_")]) in keep:
+                m.d.sync += sig.eq(value)
+            else:
+                m.d.comb += sig.eq(value)
             return sig
 
         def wire(value, name):
@@ -102,7 +109,7 @@ class UvmTreeEngine(wiring.Component):
             return {k: reg(v, f"s{stage}_{k}") for k, v in bundle.items()}
 
         valid = self.i.valid
-        for stage in range(1, LATENCY + 1):
+        for stage in sorted(keep):
             valid = reg(valid, f"s{stage}_valid")
         m.d.comb += self.o.valid.eq(valid)
 
@@ -133,9 +140,9 @@ class UvmTreeEngine(wiring.Component):
             "f_t": to_tree(req.faulted),
             "thr_t": to_tree(req.thrashing),
             "base_t": to_tree(req.resident | req.faulted),
-            "valid_t": Cat((offset <= i) & (leaf_count > i) for i in range(W)),
             "fregion_t": Cat((ff <= i) & (fo > i) for i in range(W)),
-            "in_block": Cat(n > i for i in range(W)),
+            "leaf_count": leaf_count,
+            "num_pages": n,
             "remove": req.faulted | req.thrashing | Mux(req.dest_cpu,
                                                         req.resident & req.cpu_mapped, 0),
             "big": big,
@@ -160,11 +167,12 @@ class UvmTreeEngine(wiring.Component):
         grow = wire(Cat(st["f_t"][g * 16:(g + 1) * 16].any()
                         & ~st["thr_t"][g * 16:(g + 1) * 16].any() for g in range(groups)), "grow")
         grow_all = wire(st["f_t"].any() & ~st["thr_t"].any(), "grow_all")
+        valid_t = Cat((st["offset"] <= i) & (st["leaf_count"] > i) for i in range(W))
         grown = Mux(st["big"], Cat(grow[g].replicate(16) for g in range(groups)),
                     grow_all.replicate(W))
         s3 = {k: v for k, v in st.items() if k not in ("f_t", "thr_t", "base_t", "fregion_t",
                                                          "big")}
-        s3["tree"] = st["base_t"] | (grown & st["valid_t"])
+        s3["tree"] = st["base_t"] | (grown & valid_t)
         s3["elig"] = st["f_t"] & ~st["thr_t"] & st["fregion_t"]
         s3["fcount"] = st["f_t"] & st["fregion_t"]
         st = carry(s3, 3)
@@ -244,9 +252,10 @@ class UvmTreeEngine(wiring.Component):
                        if (t >> k) << k < BIG_PAGE_PAGES]
                 drop = Cat(low).any() & ((offset << 1) > t)
             leaves.append(cov & ~drop)
-        out_t = Cat(leaves) & st["valid_t"]
+        out_t = Cat(leaves) & Cat((offset <= i) & (st["leaf_count"] > i) for i in range(W))
         out_b = (out_t >> offset)[:W]
-        mask = Mux(st["first_touch"], st["in_block"], Mux(st["no_logic"], 0, out_b))
+        in_block = Cat(st["num_pages"] > i for i in range(W))
+        mask = Mux(st["first_touch"], in_block, Mux(st["no_logic"], 0, out_b))
         prefetch = reg(Mux(st["enabled"], mask & ~st["remove"], 0), "s8_prefetch")
         counter = reg(Mux(st["enabled"], counter, st["before"]), "s8_counter")
         enabled = reg(st["enabled"], "s8_enabled")

@@ -52,14 +52,27 @@ class UvmTreeParams:
     ``max_pages``: leaves of the engine's tree (a power of two, 32..512). 512
     is the driver's VA block; a smaller engine handles blocks that lie inside
     one ``max_pages``-aligned window of pages (the reduced iCE40 build).
+    ``pipelined``: register every stage (see :attr:`latency`).
     """
 
     max_pages: int = PAGES_PER_BLOCK
+    pipelined: bool = True
 
     def __post_init__(self):
         m = self.max_pages
         if not isinstance(m, int) or m < 32 or m > PAGES_PER_BLOCK or m & (m - 1):
             raise ValueError(f"max_pages must be a power of two in 32..512, got {m!r}")
+        if not isinstance(self.pipelined, bool):
+            raise ValueError(f"pipelined must be a bool, got {self.pipelined!r}")
+
+    @property
+    def latency(self) -> int:
+        """Engine cycles from input handshake to output handshake: 9 pipelined, 5 compact.
+
+        ``pipelined=False`` keeps every other pipeline register (fewer flip-flops,
+        lower Fmax), for small FPGAs; the initiation interval is 1 either way.
+        """
+        return 9 if self.pipelined else 5
 
     @property
     def levels(self) -> int:

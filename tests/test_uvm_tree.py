@@ -9,7 +9,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from hw.uvm_tree import LATENCY, UvmTreeEngine
+from hw.uvm_tree import UvmTreeEngine
 from model.uvm_tree import (
     HintResult,
     UvmTreeParams,
@@ -218,6 +218,9 @@ def test_params_validation():
     for bad in (0, 16, 48, 1024, "512"):
         with pytest.raises(ValueError, match="max_pages"):
             UvmTreeParams(max_pages=bad)
+    with pytest.raises(ValueError, match="pipelined"):
+        UvmTreeParams(pipelined=1)
+    assert (UvmTreeParams().latency, UvmTreeParams(pipelined=False).latency) == (9, 5)
 
 
 def test_engine_reference_matches_driver_model():
@@ -250,9 +253,9 @@ def test_engine_request_rejects_what_it_cannot_take():
 # Amaranth simulator
 
 
-def run_engine(max_pages, batches, *, ready_prob=1.0, idle_prob=0.0, seed=0):
+def run_engine(max_pages, batches, *, ready_prob=1.0, idle_prob=0.0, seed=0, pipelined=True):
     """Stream ``batches`` through the engine; returns [(in_cycle, out_cycle, HintResult)]."""
-    dut = UvmTreeEngine(UvmTreeParams(max_pages))
+    dut = UvmTreeEngine(UvmTreeParams(max_pages, pipelined))
     rng = random.Random(seed)
     sent, received = [], []
 
@@ -293,17 +296,19 @@ def check_against_model(max_pages, batches, results):
         assert got == prefetch_hint(**batch), batch
 
 
-@pytest.mark.parametrize("max_pages, randoms", [(32, 300), (64, 300), (512, 150)])
-def test_engine_matches_model(max_pages, randoms):
+@pytest.mark.parametrize("max_pages, randoms, pipelined",
+                         [(32, 300, True), (64, 300, True), (64, 300, False), (512, 150, True)])
+def test_engine_matches_model(max_pages, randoms, pipelined):
     rng = random.Random(max_pages)
     batches = directed_batches(max_pages) + [random_batch(rng, max_pages)
                                              for _ in range(randoms)]
-    results = run_engine(max_pages, batches)
+    results = run_engine(max_pages, batches, pipelined=pipelined)
     check_against_model(max_pages, batches, results)
     # II = 1 and a fixed latency whatever the number of faults
     in_cycles = [i for i, _, _ in results]
     assert in_cycles == list(range(1, len(batches) + 1))
-    assert {o - i for i, o, _ in results} == {LATENCY}
+    latency = UvmTreeParams(max_pages, pipelined).latency
+    assert {o - i for i, o, _ in results} == {latency}
 
 
 def test_engine_backpressure_and_idle():
@@ -311,4 +316,4 @@ def test_engine_backpressure_and_idle():
     batches = [random_batch(rng, 64) for _ in range(200)]
     results = run_engine(64, batches, ready_prob=0.5, idle_prob=0.3, seed=3)
     check_against_model(64, batches, results)
-    assert min(o - i for i, o, _ in results) == LATENCY
+    assert min(o - i for i, o, _ in results) == UvmTreeParams(64).latency
