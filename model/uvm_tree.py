@@ -627,7 +627,7 @@ def directed_batches(max_pages: int = PAGES_PER_BLOCK) -> list[dict]:
     add(0, W, 1 << 24, resident=_range_mask(16, 24), thrashing=1 << 31)
     add(0, W, 1 << 24, resident=_range_mask(16, 23), thrashing=1 << 31)
     add(3, W - 3, 1)
-    add(11, W - 11, 1, resident=0b110, thrashing=0b1000)
+    add(5, W - 5, 1, resident=0b110, thrashing=0b1000)
     add(0, 3, 0b10)
     add(0, 3, 0b10, thrashing=0b100)
     for pref in PREFERRED:

@@ -77,12 +77,22 @@ def test_misaligned_block_start_clamps_to_offset():
 
 
 def test_misaligned_block_inverted_region_prefetches_nothing():
-    # Block starts 11 pages into a big page: offset 5. Fault at page 0 = leaf 5,
-    # resident pages 1, 2 = leaves 6, 7, thrashing page 3 stops the prefix growth.
-    # [5,6) passes, [4,6) 1/2 fails, [4,8) 3/4 passes, [0,8) 3/8 fails, above fail.
-    # Clamp of [4,8): first -> 5, outer 8-5 = 3: region (5,3) sets no bit.
-    r = hint(block_start=BASE + 11 * PAGE, num_pages=501, faulted=bits(0),
+    # Block starts 5 pages into a big page: first big page at 11, offset 5. Fault
+    # at page 0 = leaf 5, resident pages 1, 2 = leaves 6, 7, thrashing page 3 stops
+    # the prefix growth. [5,6) passes, [4,6) 1/2 fails, [4,8) 3/4 passes, [0,8)
+    # 3/8 fails, above fail. Clamp of [4,8): first -> 5, outer 8-5 = 3: region
+    # (5,3) sets no bit. (A correct clamp would give pages [0,3): pages 1, 2.)
+    r = hint(block_start=BASE + 5 * PAGE, num_pages=507, faulted=bits(0),
              resident=bits(1, 2), thrashing=bits(3))
+    assert r == HintResult(0, False, 1)
+    # Threshold 76 fails [4,8) (300 > 304 is false): the leaf's region [0,1) only.
+    r = hint(block_start=BASE + 5 * PAGE, num_pages=507, faulted=bits(0),
+             resident=bits(1, 2), thrashing=bits(3), threshold=76)
+    assert r == HintResult(0, False, 1)
+    # Threshold 50, resident pages 4 and 7 too (leaves 9, 12): [4,8) 3/4 passes,
+    # [0,8) 3/8 (300 > 400) and [0,16) 5/16 fail: still (5,3), nothing.
+    r = hint(block_start=BASE + 5 * PAGE, num_pages=507, faulted=bits(0),
+             resident=bits(1, 2, 4, 7), thrashing=bits(3), threshold=50)
     assert r == HintResult(0, False, 1)
 
 
