@@ -23,9 +23,7 @@ from amaranth.utils import bits_for
 from hw.record import AggregatedRecord, CloseReasonShape
 from model.dra import COUNTER_NAMES, IRQ_COUNT_BITS, DraConfig
 
-__all__ = ["Dra", "request_layout", "counter_layout", "COUNTER_BITS"]
-
-COUNTER_BITS = 32
+__all__ = ["Dra", "request_layout", "counter_layout"]
 
 
 def request_layout(addr_width: int) -> data.StructLayout:
@@ -35,9 +33,9 @@ def request_layout(addr_width: int) -> data.StructLayout:
     )
 
 
-def counter_layout() -> data.StructLayout:
-    """The counters of ``model.dra.COUNTER_NAMES``, 32 bits each (wrapping), from bit 0."""
-    return data.StructLayout({name: unsigned(COUNTER_BITS) for name in COUNTER_NAMES})
+def counter_layout(bits: int) -> data.StructLayout:
+    """The counters of ``model.dra.COUNTER_NAMES``, ``bits`` each (wrapping), from bit 0."""
+    return data.StructLayout({name: unsigned(bits) for name in COUNTER_NAMES})
 
 
 def _lowest(m: Module, x, width: int, name: str) -> Signal:
@@ -70,7 +68,8 @@ class Dra(wiring.Component):
     - ring: ``prod`` / ``cons`` slot indices, ``occupancy``; ``ack`` strobe
       acknowledges the oldest slot (ignored when empty), effective next cycle;
       ``rd_addr`` -> ``rd_data`` reads a slot with one cycle of latency.
-    - ``irq``: one-cycle pulse (coalesced); ``counters``: :func:`counter_layout`.
+    - ``irq``: one-cycle pulse (coalesced); ``counters``: :func:`counter_layout`
+      of ``config.counter_bits``.
     """
 
     def __init__(self, config: DraConfig):
@@ -102,7 +101,7 @@ class Dra(wiring.Component):
                 "cons": Out(self._idx_bits),
                 "occupancy": Out(range(config.ring_slots + 1)),
                 "irq": Out(1),
-                "counters": Out(counter_layout()),
+                "counters": Out(counter_layout(config.counter_bits)),
             }
         )
 
@@ -133,11 +132,21 @@ class Dra(wiring.Component):
                 m.d.comb += looked_up.eq(tt_tag[j])
 
         # -- input register ----------------------------------------------------------------
+        # Besides the request, the bounds its correlation compares against are computed on
+        # the way in, with the settings of the handshake cycle: r_lo = addr - proximity
+        # (0 if negative), r_hi = end + proximity, r_amax = addr + max_size,
+        # r_emin = end - max_size (valid when end > max_size), r_big = length > max_size.
         r_valid = Signal()
         r_addr = Signal(aw)
         r_end = Signal(aw + 1)
         r_tag = Signal(8)
         r_write = Signal()
+        r_lo = Signal(aw)
+        r_hi = Signal(aw + 2)
+        r_amax = Signal(aw + 1)
+        r_emin = Signal(aw + 1)
+        r_emin_ok = Signal()
+        r_big = Signal()
 
         # -- entries -----------------------------------------------------------------------
         live = Signal(k)
@@ -148,6 +157,7 @@ class Dra(wiring.Component):
         count = [Signal(16, name=f"count{i}") for i in range(k)]
         tag = [Signal(8, name=f"tag{i}") for i in range(k)]
         timer = [Signal(wb, name=f"timer{i}") for i in range(k)]
+        big = Signal(k)  # the record is larger than max_size (opened by such a write)
         # lru[i] bit j: entry i was updated more recently than entry j
         lru = [Signal(k, name=f"lru{i}") for i in range(k)]
 
@@ -160,12 +170,26 @@ class Dra(wiring.Component):
         expiring = Signal(k)
         m.d.comb += expiring.eq(live & ~due & ~timer_nz)
 
-        prox = self.proximity
+        # every entry compares itself with the held request in parallel
         near = Signal(k)
         tag_ok = Signal(k)
+        lt = Signal(k)  # the request starts below the record
+        gt = Signal(k)  # the request ends above the record
+        count_ovf = Signal(k)
+        size_ovf = Signal(k)
         m.d.comb += [
-            near.eq(Cat((r_addr <= end[i] + prox) & (r_end + prox >= start[i]) for i in range(k))),
+            near.eq(Cat((r_lo <= end[i]) & (r_hi >= start[i]) for i in range(k))),
             tag_ok.eq(Cat(~self.tag_match | (tag[i] == r_tag) for i in range(k))),
+            lt.eq(Cat(r_addr < start[i] for i in range(k))),
+            gt.eq(Cat(r_end > end[i] for i in range(k))),
+            count_ovf.eq(Cat(count[i] >= self.max_count for i in range(k))),
+            # max(end, r_end) - min(start, r_addr) > max_size, term by term
+            size_ovf.eq(
+                Cat(
+                    r_big | big[i] | (end[i] > r_amax) | (r_emin_ok & (start[i] < r_emin))
+                    for i in range(k)
+                )
+            ),
         ]
         match = Signal(k)
         m.d.comb += match.eq(cand & near & tag_ok)
@@ -183,32 +207,18 @@ class Dra(wiring.Component):
         has_lru = lru_flags.any()
         has_due = due.any()
 
-        m_start = Signal(aw)
-        m_end = Signal(aw + 1)
-        m_count = Signal(16)
+        m_count_ovf = Signal()
+        m_ovf = Signal()
         m.d.comb += [
-            m_start.eq(_select(m_oh, start)),
-            m_end.eq(_select(m_oh, end)),
-            m_count.eq(_select(m_oh, count)),
-        ]
-        new_start = Signal(aw)
-        new_end = Signal(aw + 1)
-        m.d.comb += [
-            new_start.eq(Mux(r_addr < m_start, r_addr, m_start)),
-            new_end.eq(Mux(r_end > m_end, r_end, m_end)),
-        ]
-        count_ovf = Signal()
-        size_ovf = Signal()
-        m.d.comb += [
-            count_ovf.eq(m_count >= self.max_count),
-            size_ovf.eq((new_end - new_start) > self.max_size),
+            m_count_ovf.eq((m_oh & count_ovf).any()),
+            m_ovf.eq((m_oh & (count_ovf | size_ovf)).any()),
         ]
         merge = Signal()
         reopen_ovf = Signal()
         evict = Signal()
         m.d.comb += [
-            merge.eq(has_match & ~count_ovf & ~size_ovf),
-            reopen_ovf.eq(has_match & (count_ovf | size_ovf)),
+            merge.eq(has_match & ~m_ovf),
+            reopen_ovf.eq(has_match & m_ovf),
             evict.eq(~has_match & ~has_free & has_lru),
         ]
         needs_close = Signal()
@@ -244,7 +254,7 @@ class Dra(wiring.Component):
             m.d.comb += w_reason.eq(_select(d_oh, reason))
         with m.Elif(evict):
             m.d.comb += w_reason.eq(CloseReasonShape.EVICT.value)
-        with m.Elif(count_ovf):
+        with m.Elif(m_count_ovf):
             m.d.comb += w_reason.eq(CloseReasonShape.COUNT.value)
         with m.Else():
             m.d.comb += w_reason.eq(CloseReasonShape.SIZE.value)
@@ -306,20 +316,14 @@ class Dra(wiring.Component):
                 m.d.sync += [
                     timer[i].eq(win1),
                     lru[i].eq(Const((1 << k) - 1 - (1 << i), k)),
+                    count[i].eq(Mux(merge, count[i] + 1, 1)),
                 ]
-                with m.If(merge):
-                    m.d.sync += [
-                        start[i].eq(new_start),
-                        end[i].eq(new_end),
-                        count[i].eq(count[i] + 1),
-                    ]
-                with m.Else():
-                    m.d.sync += [
-                        start[i].eq(r_addr),
-                        end[i].eq(r_end),
-                        count[i].eq(1),
-                        tag[i].eq(r_tag),
-                    ]
+                with m.If(~merge | lt[i]):
+                    m.d.sync += start[i].eq(r_addr)
+                with m.If(~merge | gt[i]):
+                    m.d.sync += end[i].eq(r_end)
+                with m.If(~merge):
+                    m.d.sync += [tag[i].eq(r_tag), big[i].eq(r_big)]
             with m.Elif(live[i] & ~due[i] & timer_nz[i]):
                 m.d.sync += timer[i].eq(timer[i] - 1)
             with m.If(upd & ~slot_oh[i]):
@@ -332,12 +336,19 @@ class Dra(wiring.Component):
         # -- input handshake ---------------------------------------------------------------
         m.d.comb += self.req.ready.eq(~r_valid | go)
         with m.If(self.req.valid & self.req.ready):
+            end_in = pay.addr + pay.length
             m.d.sync += [
                 r_valid.eq(1),
                 r_addr.eq(pay.addr),
-                r_end.eq(pay.addr + pay.length),
+                r_end.eq(end_in),
                 r_tag.eq(Mux(pay.tag != 0, pay.tag, looked_up)),
                 r_write.eq(pay.write),
+                r_lo.eq(Mux(pay.addr > self.proximity, pay.addr - self.proximity, 0)),
+                r_hi.eq(end_in + self.proximity),
+                r_amax.eq(pay.addr + self.max_size),
+                r_emin.eq(end_in - self.max_size),
+                r_emin_ok.eq(end_in > self.max_size),
+                r_big.eq(pay.length > self.max_size),
             ]
         with m.Elif(go):
             m.d.sync += r_valid.eq(0)
@@ -370,14 +381,22 @@ class Dra(wiring.Component):
             "records": wrote,
             "merges": upd & merge,
             "evictions": req_write & evict,
-            "expiries": _popcount(expiring, k),
-            "flushes": _popcount(flushed, k),
+            "expiries": 0,
+            "flushes": 0,
             "overflows": req_write & reopen_ovf,
             "stall_cycles": stall,
             "interrupts": fire,
         }
+        # counters follow one cycle late (expiries and flushes two): the increments are
+        # registered first, the expiring / flushed entry vectors are counted the cycle after
+        exp_r = Signal(k)
+        fl_r = Signal(k)
+        m.d.sync += [exp_r.eq(expiring), fl_r.eq(flushed)]
+        incs["expiries"] = _popcount(exp_r, k)
+        incs["flushes"] = _popcount(fl_r, k)
         for name in COUNTER_NAMES:
             ctr = getattr(self.counters, name)
-            m.d.sync += ctr.eq(ctr + incs[name])
+            inc = Signal(bits_for(k), name=f"inc_{name}")
+            m.d.sync += [inc.eq(incs[name]), ctr.eq(ctr + inc)]
 
         return m

@@ -104,7 +104,9 @@ def simulate(
                 and not (pause_lo <= cycle < pause_hi)
             )
             ctx.set(dut.ack, int(ack))
-            driven = rd_ptr
+            # the slot driven last cycle is on rd_data now; point at the next one already
+            reading = rd_ptr < len(visible) and rd_addr_prev == rd_ptr
+            driven = rd_ptr + 1 if reading else rd_ptr
             ctx.set(dut.rd_addr, driven % nslots)
             _, _, ready, prod, irq, rd_data = await ctx.tick().sample(
                 dut.req.ready, dut.prod, dut.irq, dut.rd_data
@@ -118,10 +120,7 @@ def simulate(
                 out.ack_cycles.append(cycle)
                 acked += 1
                 last_ack = cycle
-            new = (prod - prod_prev) % nslots
-            visible.extend([cycle] * new)
-            prod_prev = prod
-            if rd_ptr < len(visible) and visible[rd_ptr] <= cycle - 1 and rd_addr_prev == rd_ptr:
+            if reading:
                 out.records.append(
                     OutRecord(
                         start=rd_data.start,
@@ -135,6 +134,9 @@ def simulate(
                 read_at.append(cycle)
                 rd_ptr += 1
             rd_addr_prev = driven
+            new = (prod - prod_prev) % nslots
+            visible.extend([cycle] * new)
+            prod_prev = prod
             busy = nxt < len(requests) or acked < len(visible) or new or irq or ack
             idle = 0 if busy else idle + 1
             if idle > config.window + config.irq_cycles + 8 and max(flush_set, default=-1) < cycle:

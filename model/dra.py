@@ -54,7 +54,8 @@ class DraConfig:
     Build-time (fixed when the hardware is elaborated): ``entries`` (K open
     records), ``ring_slots`` (S, a power of two >= 2), ``addr_width`` (bits of a
     request address, <= 64), ``window_bits`` (width of window and interrupt
-    timers), ``proximity_bits``, ``tag_ranges`` (size of the tag table).
+    timers), ``proximity_bits``, ``tag_ranges`` (size of the tag table), ``counter_bits``
+    (width of the hardware counters, which wrap; the model's do not).
 
     Run-time settings (input ports of the hardware): ``window`` (cycles, >= 1),
     ``proximity`` (bytes), ``tag_match``, ``active_entries`` (None = all K),
@@ -79,6 +80,7 @@ class DraConfig:
     window_bits: int = 24
     proximity_bits: int = 24
     tag_ranges: int = 8
+    counter_bits: int = 32
     tag_table: tuple[tuple[int, int, int], ...] = ()
     max_count: int = COUNT_MAX
     max_size: int = SIZE_MAX
@@ -97,6 +99,7 @@ class DraConfig:
         _check_int("window_bits", self.window_bits, 2, 40)
         _check_int("proximity_bits", self.proximity_bits, 1, 64)
         _check_int("tag_ranges", self.tag_ranges, 1, 64)
+        _check_int("counter_bits", self.counter_bits, 8, 64)
         _check_int("window", self.window, 1, (1 << self.window_bits) - 1)
         _check_int("proximity", self.proximity, 0, (1 << self.proximity_bits) - 1)
         if not isinstance(self.tag_match, bool):
@@ -174,7 +177,8 @@ class DraResult:
     """Outcome of :func:`run`.
 
     ``records`` in ring order; ``counters`` keyed by :data:`COUNTER_NAMES`;
-    ``accept_cycles[i]`` the handshake cycle of request ``i``; ``interrupts`` the
+    ``accept_cycles[i]`` the handshake cycle of request ``i`` and
+    ``process_cycles[i]`` the cycle it was correlated; ``interrupts`` the
     cycles the one-cycle interrupt pulse was high; ``groups[j]`` the request
     indices merged into ``records[j]``; ``end_cycle`` the first cycle after the
     last event.
@@ -183,6 +187,7 @@ class DraResult:
     records: list[OutRecord]
     counters: dict[str, int]
     accept_cycles: list[int]
+    process_cycles: list[int]
     interrupts: list[int]
     groups: list[list[int]]
     ack_cycles: list[int]
@@ -206,10 +211,10 @@ def _validate_requests(requests: Sequence[Request], config: DraConfig) -> None:
     top = 1 << config.addr_width
     for i, r in enumerate(requests):
         _check_int(f"request {i} cycle", r.cycle, 0)
-        if r.cycle <= prev:
+        if r.cycle < prev:
             raise ValueError(
                 f"request {i} cycle {r.cycle} is out of cycle order (previous {prev}); "
-                "cycles must be strictly increasing"
+                "cycles must not decrease"
             )
         prev = r.cycle
         if isinstance(r.length, bool) or not isinstance(r.length, int) or r.length <= 0:
@@ -244,6 +249,7 @@ class _Sim:
         self.records: list[OutRecord] = []
         self.groups: list[list[int]] = []
         self.accept = [0] * len(requests)
+        self.process = [0] * len(requests)
         self.ctr = dict.fromkeys(COUNTER_NAMES, 0)
         self.irqs: list[int] = []
         self.irq_cnt = 0
@@ -371,6 +377,7 @@ class _Sim:
         # 3. apply the request
         if go:
             changed = True
+            self.process[self.r] = now
             req = self.reqs[self.r]
             if not req.write:
                 self.ctr["reads"] += 1
@@ -494,8 +501,9 @@ def run(
 ) -> DraResult:
     """Run a timed request trace through the DRA until every record is in the ring.
 
-    ``requests``: presented in order, ``cycle`` strictly increasing (the request
-    is held until accepted). ``acks``: cycles of the VMC's acknowledge strobe
+    ``requests``: presented in order, ``cycle`` non-decreasing; a request is
+    presented from ``cycle`` (or from the cycle after its predecessor's
+    handshake, if later) and held until accepted, one handshake per cycle. ``acks``: cycles of the VMC's acknowledge strobe
     (one slot each); None uses the VMC described by ``config``. ``flushes``:
     cycles of the flush strobe. Open records close as their windows expire after
     the last request (reason WINDOW).
@@ -515,6 +523,7 @@ def run(
         records=sim.records,
         counters=sim.ctr,
         accept_cycles=sim.accept,
+        process_cycles=sim.process,
         interrupts=sim.irqs,
         groups=sim.groups,
         ack_cycles=sim.ack_done,

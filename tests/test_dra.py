@@ -10,8 +10,6 @@ write, is written the cycle after and is visible the cycle after that
 
 from __future__ import annotations
 
-import random
-
 import pytest
 
 from hw.dra_sim import simulate
@@ -269,9 +267,8 @@ def _random_trace(rng, n, streams):
     return reqs
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_model_conserves_and_respects_the_optimum(seed):
-    rng = random.Random(seed)
+@pytest.mark.parametrize("trace", range(6))
+def test_model_conserves_and_respects_the_optimum(rng, trace):
     reqs = _random_trace(rng, 3000, rng.choice([1, 4, 12]))
     cfg = DraConfig(
         entries=rng.choice([1, 4, 8]),
@@ -282,8 +279,13 @@ def test_model_conserves_and_respects_the_optimum(seed):
     res = run(reqs, cfg)
     assert not conservation_errors(reqs, res.records, cfg)
     assert sorted(i for g in res.groups for i in g) == list(range(len(reqs)))
-    assert res.counters["stall_cycles"] == 0
-    assert len(res.records) >= offline_optimum(reqs, cfg)
+    # the bound holds for the times the writes were correlated (a write can wait a cycle
+    # when its eviction meets a record still waiting for the ring)
+    retimed = [
+        Request(t, r.addr, r.length, r.tag, r.write)
+        for t, r in zip(res.process_cycles, reqs, strict=True)
+    ]
+    assert len(res.records) >= offline_optimum(retimed, cfg)
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -311,7 +313,6 @@ def test_bad_settings(kwargs, word):
 @pytest.mark.parametrize(
     "reqs, word",
     [
-        ([Request(5, 0, 8), Request(5, 8, 8)], "out of cycle order"),
         ([Request(5, 0, 8), Request(4, 8, 8)], "out of cycle order"),
         ([Request(0, 0, 0)], "length"),
         ([Request(0, 0, -4)], "length"),
@@ -324,6 +325,13 @@ def test_bad_requests(reqs, word):
         run(reqs, DraConfig(addr_width=32))
     with pytest.raises(ValueError, match=word):
         offline_optimum(reqs, DraConfig(addr_width=32))
+
+
+def test_requests_of_one_cycle_queue_up():
+    reqs = [Request(5, 0, 8), Request(5, 8, 8), Request(5, 16, 8), Request(9, 24, 8)]
+    res = run(reqs, DraConfig(window=10))
+    assert res.accept_cycles == [5, 6, 7, 9]
+    assert [(r.start, r.size, r.count) for r in res.records] == [(0, 32, 4)]
 
 
 def test_ack_of_empty_ring_is_refused():
@@ -366,9 +374,8 @@ def test_rtl_ring_full_stall():
     assert sim.counters["stall_cycles"] > 0
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_rtl_random_against_model(seed):
-    rng = random.Random(100 + seed)
+@pytest.mark.parametrize("trace", range(3))
+def test_rtl_random_against_model(rng, trace):
     reqs = _random_trace(rng, 250, rng.choice([2, 5, 10]))
     reqs = [Request(r.cycle, r.addr, r.length, r.tag, write=rng.random() < 0.9) for r in reqs]
     cfg = DraConfig(
