@@ -503,8 +503,9 @@ def run(
 
     ``requests``: presented in order, ``cycle`` non-decreasing; a request is
     presented from ``cycle`` (or from the cycle after its predecessor's
-    handshake, if later) and held until accepted, one handshake per cycle. ``acks``: cycles of the VMC's acknowledge strobe
-    (one slot each); None uses the VMC described by ``config``. ``flushes``:
+    handshake, if later) and held until accepted, one handshake per cycle.
+    ``acks``: cycles of the VMC's acknowledge strobe (one slot each); None uses
+    the VMC described by ``config``. ``flushes``:
     cycles of the flush strobe. Open records close as their windows expire after
     the last request (reason WINDOW).
     """
