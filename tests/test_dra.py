@@ -391,3 +391,16 @@ def test_rtl_random_against_model(rng, trace):
         tag_table=((0, 1 << 29, 3),),
     )
     _compare(reqs, cfg, flushes=sorted(rng.sample(range(reqs[-1].cycle), 2)))
+
+
+def test_rtl_sixteen_entries(rng):
+    reqs, cycle, ptr = [], 0, [0x100000 * s for s in range(20)]
+    for _ in range(160):
+        cycle += 1 + (rng.random() < 0.2) * rng.randrange(8)
+        s = rng.randrange(20)
+        reqs.append(Request(cycle, ptr[s], 64))
+        ptr[s] += 64
+    cfg = DraConfig(entries=16, window=40, ring_slots=8)
+    sim = _compare(reqs, cfg, flushes=[90])
+    assert sim.counters["evictions"] > 0
+    assert sim.counters["merges"] > 0
