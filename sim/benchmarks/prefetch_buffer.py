@@ -99,6 +99,7 @@ def run(quick: bool = False) -> None:
     print()
     rows = []
     for board, config, modes in (("ulx3s", "default", ECP5_DP16KD), ("ulx3s", "16k", ECP5_DP16KD),
+                                  ("ulx3s", "64k_256", ECP5_DP16KD),
                                   ("icebreaker", "small", ICE40_EBR)):
         p = PrefetchBufferParams(**CONFIGS[config])
         depth, width = p.sets * p.ways * p.beats, 8 * p.word_bytes
@@ -108,7 +109,8 @@ def run(quick: bool = False) -> None:
             (f"{v['achieved_mhz']:.1f}" for v in report["fmax"].values()), "")
         luts = "" if report is None else report["luts"]
         ffs = "" if report is None else report["flip_flops"]
-        rows.append([board, config, f"{p.capacity // 1024} KiB", f"{depth}x{width}",
+        rows.append([board, config, f"{p.capacity // 1024} KiB / {p.sets * p.ways} lines",
+                     f"{depth}x{width}",
                      brams(depth, width, modes), measured, luts, ffs, fmax])
     print_table(["board", "config", "data", "words x bits", "BRAM (ideal)", "BRAM (built)",
                  "LUTs", "FFs", "Fmax MHz"], rows)
