@@ -526,3 +526,19 @@ def test_rtl_4k_lines_wide_words():
     assert obs["results"][1][2] == word_init(0x0FC0 // 64)
     assert obs["results"][4][2] == word_init(64) | (7 << 40)
     check_against_model(p, obs, [], (2,), (0,))
+
+
+def test_lookup_touch_comes_before_allocation_touch():
+    # A (way 0), B (way 1) valid from 18. Lookup A at 19 leaves B least recent. At 20 a
+    # lookup of A and a prefetch of C (victim B) share the set: A is touched first, then
+    # C, so A is now least recent and D (at 35) evicts A, not C.
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=1, ways=2, max_fills=2)
+    lk = [Lookup(19, 0x00), Lookup(20, 0x00), Lookup(50, 0x00), Lookup(51, 0x80)]
+    pf = [PrefetchRequest(0, 0x00), PrefetchRequest(0, 0x40), PrefetchRequest(20, 0x80),
+          PrefetchRequest(35, 0xC0)]
+    expect = [(19, HIT), (20, HIT), (50, MISS), (51, HIT)]
+    run = PrefetchBuffer(p, HostMemory(8, word_init, (1,))).run(lk, pf)
+    assert kinds(run) == expect
+    obs = simulate_rtl(p, lk, pf, [], HostMemory(8, word_init, (1,)), cycles=70)
+    assert [r[0] for r in obs["results"]] == [int(k) for _, k in expect]
+    check_against_model(p, obs, [], (1,), (0,))
