@@ -6,8 +6,7 @@ cycle and answered on ``result`` one cycle later (II = 1 while ``result`` is
 ready); a prefetch request is decided in its handshake cycle, its fill request
 leaves from a FIFO one cycle later; fill beats arrive on ``fill_resp`` in
 request order and the line hits from the cycle after its last beat. Tags,
-state and the LRU order (an age matrix per set) live in flip-flops; line data
-lives in one
+state and LRU ranks live in flip-flops; line data lives in one
 ``lib.memory.Memory`` (one synchronous read port, one byte-masked write port)
 so it maps to block RAM.
 """
@@ -113,7 +112,7 @@ class PrefetchBuffer(wiring.Component):
         p = self.params
         m = Module()
         S, W = p.sets, p.ways
-        sb, wb = p.set_bits, p.way_bits
+        sb, wb, rb = p.set_bits, p.way_bits, p.way_bits
         tw = p.tag_width
         word_bits = 8 * p.word_bytes
         beats_log2 = p.beats.bit_length() - 1
@@ -124,10 +123,8 @@ class PrefetchBuffer(wiring.Component):
         pending = [Signal(W, name=f"pending_{s}") for s in range(S)]
         used = [Signal(W, name=f"used_{s}") for s in range(S)]
         poison = [Signal(W, name=f"poison_{s}") for s in range(S)]
-        # age matrix: bit i*W+j set when way i is less recently used than way j; the
-        # reset order is way 0 most recent ... way W-1 least (the model's ranks)
-        age_init = sum(1 << (i * W + j) for i in range(W) for j in range(W) if i > j)
-        ages = [Signal(W * W, name=f"age_{s}", init=age_init) for s in range(S)]
+        rank_init = sum(w << (w * rb) for w in range(W))
+        ranks = [Signal(W * rb, name=f"rank_{s}", init=rank_init) for s in range(S)]
         set_mask = Signal(sb, init=(1 << sb) - 1)
         way_en = Signal(W, init=(1 << W) - 1)
         sets_log2_r = Signal(len(self.active_sets_log2), init=sb)
@@ -136,7 +133,7 @@ class PrefetchBuffer(wiring.Component):
 
         tags_a = Array(Cat(*row) for row in tags)
         valid_a, pending_a = Array(valid), Array(pending)
-        used_a, ages_a = Array(used), Array(ages)
+        used_a, ranks_a = Array(used), Array(ranks)
 
         mem = Memory(shape=word_bits, depth=S * W * p.beats, init=[])
         m.submodules.mem = mem
@@ -154,28 +151,19 @@ class PrefetchBuffer(wiring.Component):
             with m.If(cond):
                 m.d.sync += cnt[name].eq(cnt[name] + 1)
 
-        def touch2(age, a, b):
-            """Age matrix after touching one-hot ``a`` then one-hot ``b`` (either may be 0)."""
-            bits = []
-            for i in range(W):
-                for j in range(W):
-                    if i == j:
-                        bits.append(Const(0, 1))
-                    else:
-                        bits.append(~b[i] & (b[j] | (~a[i] & (a[j] | age[i * W + j]))))
-            return Cat(*bits)
+        def rank_of(vec, w):
+            return vec.word_select(w, rb) if rb else Const(0, 1)
 
-        def lowest(vec):
-            """One-hot of the lowest set bit of ``vec`` (0 when none)."""
-            return Cat(vec[i] & ~vec[:i].any() if i else vec[0] for i in range(W))
-
-        def encode(onehot):
-            """Binary index of a one-hot vector."""
-            if not wb:
-                return Const(0, 1)[:0]
-            return Cat(
-                Cat(onehot[i] for i in range(W) if (i >> k) & 1).any() for k in range(wb)
-            )
+        def touch(vec, way):
+            """Rank vector after making ``way`` most recently used (rank 0)."""
+            if not rb:
+                return vec
+            old = vec.word_select(way, rb)
+            fields = []
+            for v in range(W):
+                r = vec[v * rb:(v + 1) * rb]
+                fields.append(Mux(way == v, 0, Mux(r < old, r + 1, r))[:rb])
+            return Cat(*fields)
 
         # -- lookup (decided in its handshake cycle) -------------------------------------
         lk = self.lookup.payload
@@ -192,32 +180,37 @@ class PrefetchBuffer(wiring.Component):
             m.d.comb += lk_set.eq(lk_line[:sb] & set_mask)
         lk_tags = Signal(W * tw)
         lk_valid, lk_pending, lk_used = Signal(W), Signal(W), Signal(W)
+        lk_rank = Signal(max(1, W * rb))
         m.d.comb += [
             lk_tags.eq(tags_a[lk_set]),
             lk_valid.eq(valid_a[lk_set]),
             lk_pending.eq(pending_a[lk_set]),
             lk_used.eq(used_a[lk_set]),
+            lk_rank.eq(ranks_a[lk_set]),
         ]
         lk_match = Signal(W)
         m.d.comb += lk_match.eq(Cat(
             way_en[w] & (lk_valid[w] | lk_pending[w]) & (lk_tags[w * tw:(w + 1) * tw] == lk_line)
             for w in range(W)
         ))
-        lk_first = Signal(W)
         lk_way = Signal(range(W))
-        m.d.comb += [lk_first.eq(lowest(lk_match)), lk_way.eq(encode(lk_first))]
+        for w in reversed(range(W)):
+            with m.If(lk_match[w]):
+                m.d.comb += lk_way.eq(w)
         lk_any = lk_match.any()
         lk_hit = Signal()
         lk_late = Signal()
         lk_touch = Signal()
         lk_write_hit = Signal()
         m.d.comb += [
-            lk_hit.eq(lk_fire & (lk_first & lk_valid).any()),
-            lk_late.eq(lk_fire & lk_any & ~(lk_first & lk_valid).any()),
+            lk_hit.eq(lk_fire & lk_any & lk_valid.bit_select(lk_way, 1)),
+            lk_late.eq(lk_fire & lk_any & ~lk_valid.bit_select(lk_way, 1)),
             lk_touch.eq(lk_hit | lk_late),
             lk_write_hit.eq(lk_hit & lk.write),
         ]
-        first_use = lk_touch & (lk_first & ~lk_used).any()
+        lk_rank_new = Signal(max(1, W * rb))
+        m.d.comb += lk_rank_new.eq(touch(lk_rank, lk_way))
+        first_use = lk_touch & ~lk_used.bit_select(lk_way, 1)
         bump("hits", lk_hit)
         bump("late", lk_late)
         bump("misses", lk_fire & ~lk_any)
@@ -267,15 +260,16 @@ class PrefetchBuffer(wiring.Component):
             m.d.comb += pf_set.eq(pf_line[:sb] & set_mask)
         pf_tags = Signal(W * tw)
         pf_valid, pf_pending, pf_used = Signal(W), Signal(W), Signal(W)
-        pf_age = Signal(W * W)
+        pf_rank = Signal(max(1, W * rb))
         same_set = lk_touch & (lk_set == pf_set)
         m.d.comb += [
             pf_tags.eq(tags_a[pf_set]),
             pf_valid.eq(valid_a[pf_set]),
             pf_pending.eq(pending_a[pf_set]),
-            pf_used.eq(used_a[pf_set] | Mux(same_set, lk_first, 0)),
-            pf_age.eq(ages_a[pf_set]),
+            pf_used.eq(used_a[pf_set] | Mux(same_set, Const(1, W) << lk_way, 0)),
+            pf_rank.eq(ranks_a[pf_set]),
         ]
+        pf_rank_base = Mux(same_set, lk_rank_new, pf_rank)  # lookup touch first
         pf_dup = Cat(
             way_en[w] & (pf_valid[w] | pf_pending[w]) & (pf_tags[w * tw:(w + 1) * tw] == pf_line)
             for w in range(W)
@@ -286,18 +280,23 @@ class PrefetchBuffer(wiring.Component):
             free.eq(way_en & ~pf_valid & ~pf_pending),
             lru_cand.eq(way_en & pf_valid & ~pf_pending),
         ]
-        # least recently used candidate: older than every other candidate
-        lru_onehot = Cat(
-            lru_cand[i] & Cat(~lru_cand[j] | pf_age[i * W + j] for j in range(W) if j != i).all()
-            if W > 1 else lru_cand[0]
-            for i in range(W)
-        )
-        victim_onehot = Signal(W)
+        free_way = Signal(range(W))
+        for w in reversed(range(W)):
+            with m.If(free[w]):
+                m.d.comb += free_way.eq(w)
+        # largest rank among LRU candidates: a comparison tree over (candidate, rank)
+        level = [(lru_cand[w], rank_of(pf_rank, w), Const(w, max(1, wb))) for w in range(W)]
+        while len(level) > 1:
+            nxt = []
+            for a, b in zip(level[0::2], level[1::2], strict=True):
+                take_b = b[0] & (~a[0] | (b[1] > a[1]))
+                nxt.append((a[0] | b[0], Mux(take_b, b[1], a[1]), Mux(take_b, b[2], a[2])))
+            level = nxt
+        lru_way = level[0][2]
         victim = Signal(range(W))
         has_victim = Signal()
         m.d.comb += [
-            victim_onehot.eq(Mux(free.any(), lowest(free), lru_onehot)),
-            victim.eq(encode(victim_onehot)),
+            victim.eq(Mux(free.any(), free_way, lru_way)),
             has_victim.eq(free.any() | lru_cand.any()),
         ]
         alloc = Signal()
@@ -306,7 +305,7 @@ class PrefetchBuffer(wiring.Component):
         bump("issued", alloc)
         bump("dropped_duplicate", pf_fire & pf_dup)
         bump("dropped_busy", pf_fire & ~pf_dup & ~has_victim)
-        bump("useless", alloc & (victim_onehot & pf_valid & ~pf_used).any())
+        bump("useless", alloc & pf_valid.bit_select(victim, 1) & ~pf_used.bit_select(victim, 1))
         m.d.comb += [
             inflight.w_en.eq(alloc),
             inflight.w_data.eq(Cat(victim, pf_set)),
@@ -377,12 +376,13 @@ class PrefetchBuffer(wiring.Component):
             lk_here = lk_touch & (lk_set == s)
             al_here = alloc & (pf_set == s)
             cp_here = complete & (c_set == s) if sb else complete
-            with m.If(lk_here | al_here):
-                m.d.sync += ages[s].eq(touch2(ages[s], Mux(lk_here, lk_first, 0),
-                                              Mux(al_here, victim_onehot, 0)))
+            with m.If(lk_here):
+                m.d.sync += ranks[s].eq(lk_rank_new)
+            with m.If(al_here):
+                m.d.sync += ranks[s].eq(touch(pf_rank_base, victim))
             for w in range(W):
-                lk_e = lk_here & lk_first[w]
-                al_e = al_here & victim_onehot[w]
+                lk_e = lk_here & (lk_way == w)
+                al_e = al_here & (victim == w)
                 cp_e = cp_here & (c_way == w) if wb else cp_here
                 with m.If(lk_e):
                     m.d.sync += used[s][w].eq(1)

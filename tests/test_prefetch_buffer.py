@@ -542,3 +542,19 @@ def test_lookup_touch_comes_before_allocation_touch():
     obs = simulate_rtl(p, lk, pf, [], HostMemory(8, word_init, (1,)), cycles=70)
     assert [r[0] for r in obs["results"]] == [int(k) for _, k in expect]
     check_against_model(p, obs, [], (1,), (0,))
+
+
+def test_same_cycle_lookup_touch_is_kept_by_the_allocation():
+    # A..D in ways 0..3, valid from 34, order D C B A. At 40 a lookup of B and a prefetch
+    # of E (victim A) share the set: B then E are touched -> E B D C. F at 60 evicts C,
+    # so at 70 B hits and at 71 C misses.
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=1, ways=4, max_fills=4)
+    lk = [Lookup(40, 0x40), Lookup(70, 0x40), Lookup(71, 0x80), Lookup(72, 0x100)]
+    pf = [PrefetchRequest(0, a) for a in (0x00, 0x40, 0x80, 0xC0)]
+    pf += [PrefetchRequest(40, 0x100), PrefetchRequest(60, 0x140)]
+    expect = [(40, HIT), (70, HIT), (71, MISS), (72, HIT)]
+    run = PrefetchBuffer(p, HostMemory(8, word_init, (1,))).run(lk, pf)
+    assert kinds(run) == expect
+    obs = simulate_rtl(p, lk, pf, [], HostMemory(8, word_init, (1,)), cycles=90)
+    assert [r[0] for r in obs["results"]] == [int(k) for _, k in expect]
+    check_against_model(p, obs, [], (1,), (0,))
