@@ -394,10 +394,14 @@ def test_rtl_random_against_model(rng, trace):
 
 
 def test_rtl_sixteen_entries(rng):
+    # 20 streams round robin (every write evicts), then random, then one stream alone
     reqs, cycle, ptr = [], 0, [0x100000 * s for s in range(20)]
-    for _ in range(160):
-        cycle += 1 + (rng.random() < 0.2) * rng.randrange(8)
-        s = rng.randrange(20)
+    for i in range(160):
+        if 60 <= i < 140:
+            cycle += 1 + (rng.random() < 0.2) * rng.randrange(8)
+        else:
+            cycle += 1
+        s = i % 20 if i < 60 else (rng.randrange(20) if i < 140 else 0)
         reqs.append(Request(cycle, ptr[s], 64))
         ptr[s] += 64
     cfg = DraConfig(entries=16, window=40, ring_slots=8)
