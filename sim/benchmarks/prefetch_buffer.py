@@ -8,6 +8,7 @@ import random
 import time
 from pathlib import Path
 
+from hw.prefetch_buffer_sim import simulate_rtl
 from model.prefetch_buffer import (
     HostMemory,
     Lookup,
@@ -16,7 +17,7 @@ from model.prefetch_buffer import (
     PrefetchRequest,
 )
 from sim.report import print_table
-from sim.stages.prefetch_buffer import host_word, simulate_rtl
+from sim.stages.prefetch_buffer import host_word
 from synth.blocks.prefetch_buffer import BOARD_CONFIG, CONFIGS
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -55,11 +56,11 @@ def rtl_throughput(p: PrefetchBufferParams, lookups: int) -> tuple[float, int, i
     """(lookups per cycle while offered every cycle, lookups, cycles), checked against the model."""
     lks, pfs = traffic(p, lookups, random.Random(7))
     end = lks[-1].cycle + 3
-    out = simulate_rtl(p, lks, [pf for pf in pfs if pf.cycle < end],
-                       HostMemory(p.word_bytes, host_word, (6,)), end)
+    out = simulate_rtl(p, lks, [pf for pf in pfs if pf.cycle < end], [],
+                       HostMemory(p.word_bytes, host_word, (6,)), cycles=end)
     model = PrefetchBuffer(p, HostMemory(p.word_bytes, host_word, (6,)))
     run = model.run(out["lookups"], out["pf_offers"], until=end)
-    if out["results"] != [(int(r.kind), r.data) for r in run.results]:
+    if out["results"] != [(int(r.kind), int(r.write), r.data) for r in run.results]:
         raise AssertionError("RTL disagrees with the model")
     taken = out["lookups"]
     cycles = taken[-1].cycle - taken[0].cycle + 1

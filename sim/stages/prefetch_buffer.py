@@ -11,8 +11,7 @@ runs the whole trace; a slice is replayed through the RTL
 
 from __future__ import annotations
 
-from amaranth.sim import Simulator
-
+from hw.prefetch_buffer_sim import simulate_rtl
 from model.prefetch_buffer import (
     HostMemory,
     Lookup,
@@ -55,79 +54,15 @@ def trace_to_inputs(requests, p: PrefetchBufferParams, window: int = WINDOW):
     return lookups, prefetches
 
 
-def simulate_rtl(p: PrefetchBufferParams, lookups, prefetches, host: HostMemory, cycles: int):
-    """Run the RTL in amaranth.sim; returns (results, prefetch accept cycles, counters).
-
-    Lookups are offered at their cycle, result always ready, the host as
-    ``host`` says; ``results`` are (kind, data) in order.
-    """
-    from hw.prefetch_buffer import PrefetchBuffer as RtlPrefetchBuffer
-
-    dut = RtlPrefetchBuffer(p)
-    out = {"lookups": [], "results": [], "pf_offers": [], "pf_accepts": []}
-
-    async def bench(ctx):
-        li = pi = 0
-        offer = None
-        ctx.set(dut.result.ready, 1)
-        for t in range(cycles):
-            req_ready = host.ready_for_request(t)
-            ctx.set(dut.fill_req.ready, req_ready)
-            lk = lookups[li] if li < len(lookups) and lookups[li].cycle <= t else None
-            ctx.set(dut.lookup.valid, lk is not None)
-            if lk is not None:
-                ctx.set(dut.lookup.payload, {"addr": lk.addr, "length": lk.length,
-                                             "write": lk.write, "data": lk.data})
-            pf = prefetches[pi] if pi < len(prefetches) and prefetches[pi].cycle <= t else None
-            ctx.set(dut.prefetch.valid, pf is not None)
-            if pf is not None:
-                offer = t if offer is None else offer
-                ctx.set(dut.prefetch.payload.addr, pf.addr)
-            beat = host.present(t)
-            ctx.set(dut.fill_resp.valid, beat is not None)
-            ctx.set(dut.fill_resp.payload.data, beat or 0)
-            lk_fire = lk is not None and ctx.get(dut.lookup.ready)
-            pf_fire = pf is not None and ctx.get(dut.prefetch.ready)
-            beat_fire = beat is not None and ctx.get(dut.fill_resp.ready)
-            fill = (ctx.get(dut.fill_req.payload.addr)
-                    if req_ready and ctx.get(dut.fill_req.valid) else None)
-            if ctx.get(dut.result.valid):
-                r = ctx.get(dut.result.payload)
-                out["results"].append((int(r.kind.value), int(r.data)))
-            await ctx.tick()
-            if fill is not None:
-                host.request(t, fill, p.beats)
-            if lk_fire:
-                out["lookups"].append(Lookup(t, lk.addr, lk.length, lk.write, lk.data))
-                if lk.write:
-                    host.write(lk.addr, lk.length, lk.data)
-                li += 1
-            if pf_fire:
-                out["pf_offers"].append(PrefetchRequest(offer, pf.addr))
-                out["pf_accepts"].append(t)
-                offer = None
-                pi += 1
-            if beat_fire:
-                host.accept(t)
-        out["counters"] = {name: int(getattr(ctx.get(dut.counters), name))
-                           for name in ctx.get(dut.counters).shape().members}
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return out
-
-
 def check_rtl_slice(p: PrefetchBufferParams, lookups, prefetches, latency: int) -> dict:
     """Replay inputs through the RTL and the model; raise AssertionError on any difference."""
     end = lookups[-1].cycle + 4 if lookups else 4
     prefetches = [pf for pf in prefetches if pf.cycle < end]
-    rtl = simulate_rtl(p, lookups, prefetches, HostMemory(p.word_bytes, host_word, (latency,)),
-                       end)
+    rtl = simulate_rtl(p, lookups, prefetches, [],
+                       HostMemory(p.word_bytes, host_word, (latency,)), cycles=end)
     model = PrefetchBuffer(p, HostMemory(p.word_bytes, host_word, (latency,)))
     run = model.run(rtl["lookups"], rtl["pf_offers"], until=end)
-    want = [(int(r.kind), r.data) for r in run.results]
+    want = [(int(r.kind), int(r.write), r.data) for r in run.results]
     if rtl["results"] != want:
         raise AssertionError("prefetch_buffer RTL disagrees with the model on lookup results")
     if rtl["pf_accepts"] != run.prefetch_accepts:
