@@ -7,6 +7,7 @@ JOBS   ?= auto
 BOARD  ?= icebreaker
 TOP    ?= record
 CONFIG ?=
+NEXTPNR_OPTS ?=
 BENCH  ?=
 TEST   ?= tests/test_record_cocotb.py
 
@@ -28,7 +29,8 @@ sim: setup
 	$(PY) -m sim $(SIM_ARGS)
 
 synth: setup
-	$(PY) -m synth.build --board $(BOARD) --top $(TOP) $(if $(CONFIG),--config $(CONFIG))
+	$(PY) -m synth.build --board $(BOARD) --top $(TOP) $(if $(CONFIG),--config $(CONFIG)) \
+		$(if $(NEXTPNR_OPTS),--nextpnr-opts "$(NEXTPNR_OPTS)")
 
 bench: setup
 	$(PY) -m sim.bench $(if $(BENCH),--only $(BENCH)) $(BENCH_ARGS)

@@ -30,6 +30,7 @@ from model.uvm_tree import (
     BIG_PAGE_PAGES,
     UvmTreeParams,
     full_node_thresholds,
+    reciprocal_of_100,
     request_fields,
     response_fields,
 )
@@ -156,11 +157,12 @@ class UvmTreeEngine(wiring.Component):
             "min_faults": req.min_faults,
         }
         for k in range(K + 1):
-            # the level's last (possibly truncated) node: index j, size (last mod 2**k) + 1
-            s2[f"j{k}"] = last >> k
-            s2[f"prod{k}"] = (last[:k] + 1) * thr if k else thr
             width = max(row[k] for row in table).bit_length()
             s2[f"tfull{k}"] = Array(Const(row[k], width) for row in table)[thr]
+            if k:
+                # the level's last (possibly cut) node: index j, size (last mod 2**k) + 1
+                s2[f"j{k}"] = last >> k
+                s2[f"prod{k}"] = (last[:k] + 1) * thr
         st = carry(s2, 2)
 
         # s3: grow_fault_granularity, the tree's pages, eligible faults
@@ -171,7 +173,12 @@ class UvmTreeEngine(wiring.Component):
         grown = Mux(st["big"], Cat(grow[g].replicate(16) for g in range(groups)),
                     grow_all.replicate(W))
         s3 = {k: v for k, v in st.items() if k not in ("f_t", "thr_t", "base_t", "fregion_t",
-                                                         "big")}
+                                                         "big")
+              and not k.startswith("prod")}
+        for k in range(1, K + 1):
+            # the cut node passes when count > floor(size * threshold / 100)
+            multiplier, shift = reciprocal_of_100(((1 << 7) - 1) << k)
+            s3[f"tcut{k}"] = (st[f"prod{k}"] * multiplier) >> shift
         s3["tree"] = st["base_t"] | (grown & valid_t)
         s3["elig"] = st["f_t"] & ~st["thr_t"] & st["fregion_t"]
         s3["fcount"] = st["f_t"] & st["fregion_t"]
@@ -200,14 +207,18 @@ class UvmTreeEngine(wiring.Component):
         has_e = {k: reg(Cat(v), f"s4_has_e{k}") for k, v in has_e.items()}
 
         def level_pass(k, stage_st):
-            """Threshold test of every node of level k (count * 100 > pages * threshold)."""
+            """Threshold test of every node of level k (count * 100 > pages * threshold).
+
+            Full nodes compare with floor(2**k * threshold / 100), the level's cut
+            last node (index j) with floor(size * threshold / 100): one comparator
+            against a per-level constant of the batch, no count mux, no multiply.
+            """
             cnt = counts[k]
             tfull = stage_st[f"tfull{k}"]
-            j = stage_st[f"j{k}"]
-            c_last = Array(cnt)[j] if len(cnt) > 1 else cnt[0]
-            pass_last = Signal(name=f"pass_last{k}")
-            m.d.comb += pass_last.eq((c_last * 100) > stage_st[f"prod{k}"])
-            return Cat(Mux(j == i, pass_last, c > tfull) for i, c in enumerate(cnt))
+            if not k:
+                return Cat(c > tfull for c in cnt)
+            j, tcut = stage_st[f"j{k}"], stage_st[f"tcut{k}"]
+            return Cat(Mux(j == i, c > tcut, c > tfull) for i, c in enumerate(cnt))
 
         # s5: counts of the big nodes, threshold test of the small ones
         has_e = {k: reg(v, f"s5_has_e{k}") for k, v in has_e.items()}

@@ -354,33 +354,41 @@ def prefetch_hint(*, block_start: int, num_pages: int, faulted: int,
 
 def engine_reference(*, block_start: int, num_pages: int, faulted: int,
                      faulted_region: tuple[int, int], resident: int | None = None,
-                     thrashing: int | None = None, first_touch: bool = False,
-                     preferred: str = "none", dest_cpu: bool = False, cpu_mapped: int = 0,
-                     threshold: int = THRESHOLD_DEFAULT, min_faults: int = 1,
-                     migrations_before: int = 0, same_dest: bool = True,
+                     thrashing: int | None = None, max_region: tuple[int, int] | None = None,
+                     first_touch: bool = False, preferred: str = "none", dest_cpu: bool = False,
+                     cpu_mapped: int = 0, threshold: int = THRESHOLD_DEFAULT,
+                     min_faults: int = 1, migrations_before: int = 0, same_dest: bool = True,
                      enabled: bool = True, max_pages: int = PAGES_PER_BLOCK) -> HintResult:
     """The engine's algorithm in Python: every tree node at once, no per-page walk.
 
-    Regular blocks only (no ``max_region``). Tree coordinates are page + offset,
-    offset = block start page mod 16 when the block holds a whole big page.
-    A node is selected when it passes the threshold, no ancestor passes and it
-    holds an eligible faulted page; the mask is the union of the selected
-    nodes, minus the leaves the driver's clamp drops (docs/uvm_tree.md).
+    The tree covers the prefetch region R (``max_region``, or the whole block):
+    leaf t is page t - R.first + offset, offset = R's first page mod 16 when R
+    holds a whole big page. A node is selected when it passes the threshold,
+    no ancestor passes and it holds an eligible faulted page; the mask is the
+    union of the selected nodes, minus the leaves the driver's clamp drops:
+    a node starting below leaf ``clamp = offset - R.first`` (when positive)
+    begins at leaf ``offset + clamp`` (docs/uvm_tree.md, behaviour 1).
     """
     if not enabled:
         return HintResult(0, False, migrations_before)
     resident = resident or 0
     thrashing = thrashing or 0
-    n = num_pages
-    s16 = block_start // PAGE_SIZE % BIG_PAGE_PAGES
+    hmm = max_region is not None
+    r0, r1 = max_region if hmm else (0, num_pages)
+    n = r1 - r0
+    s16 = (block_start // PAGE_SIZE + r0) % BIG_PAGE_PAGES
     q = (BIG_PAGE_PAGES - s16) % BIG_PAGE_PAGES  # pages before the first big page
     big = q + BIG_PAGE_PAGES <= (n + s16) // BIG_PAGE_PAGES * BIG_PAGE_PAGES - s16
     offset = s16 if big else 0
     leaf_count = n + offset
     valid = _range_mask(offset, leaf_count)
-    f_t = faulted << offset
-    thr_t = thrashing << offset
-    base = (resident | faulted) << offset
+
+    def to_tree(mask):
+        return (mask << offset >> r0) & valid
+
+    f_t = to_tree(faulted)
+    thr_t = to_tree(thrashing)
+    base = to_tree(resident | faulted)
     # grow_fault_granularity: 16-leaf groups, or the whole tree without big pages
     grown = 0
     if big:
@@ -388,10 +396,11 @@ def engine_reference(*, block_start: int, num_pages: int, faulted: int,
             grp = _range_mask(g, g + BIG_PAGE_PAGES)
             if f_t & grp and not thr_t & grp:
                 grown |= grp
-    elif faulted and not thrashing:
+    elif f_t and not thr_t:
         grown = valid
     tree = base | (grown & valid)
-    elig = f_t & ~thr_t & _range_mask(faulted_region[0] + offset, faulted_region[1] + offset)
+    elig = f_t & ~thr_t & _range_mask(faulted_region[0] - r0 + offset,
+                                      faulted_region[1] - r0 + offset)
 
     k_max = max_pages.bit_length() - 1
     passes, sel = {}, {}
@@ -406,21 +415,22 @@ def engine_reference(*, block_start: int, num_pages: int, faulted: int,
             passes[(k, i)] = cnt * 100 > (hi - lo) * threshold
             anc = any(passes[(a, i >> (a - k))] for a in range(k + 1, k_max + 1))
             sel[(k, i)] = passes[(k, i)] and not anc and bool(elig & _range_mask(lo, hi))
+    clamp = max(offset - r0, 0)
     out = 0
     for (k, i), chosen in sel.items():
         if chosen:
             lo = i << k
             hi = min(lo + (1 << k), leaf_count)
-            if lo < offset:  # the clamp's first = offset
-                lo = 2 * offset
+            if lo < clamp:  # the clamp's first = offset, a page index
+                lo = offset + clamp
             out |= _range_mask(max(lo, offset), hi)
     prefetch = 0
     if first_touch and preferred == "dest":
-        prefetch = _range_mask(0, n)
+        prefetch = _range_mask(r0, r1)
     elif preferred != "other":
-        prefetch = out >> offset
+        prefetch = (out << r0) >> offset
     prefetch &= ~faulted
-    if dest_cpu:
+    if dest_cpu and not hmm:
         prefetch &= ~(resident & cpu_mapped)
     prefetch &= ~thrashing
     counter = ((migrations_before if same_dest else 0)
@@ -458,7 +468,8 @@ def random_batch(rng: random.Random, max_pages: int = PAGES_PER_BLOCK,
     Varied densities and clustered runs, misaligned and short blocks, every
     threshold, thrashing / resident present or absent, CPU or GPU destination.
     The block lies inside one ``max_pages``-aligned window of pages. With
-    ``hmm`` a random ``max_region`` is added (model only).
+    ``hmm`` a random ``max_region`` is added (an HMM block): close around the
+    faults, anywhere around them, or anywhere with faults left outside it.
     """
     shape = rng.random()
     if shape < 0.15:
@@ -503,8 +514,18 @@ def random_batch(rng: random.Random, max_pages: int = PAGES_PER_BLOCK,
         same_dest=rng.random() < 0.7, enabled=rng.random() < 0.95,
     )
     if hmm:
-        lo = rng.randint(0, first)
-        batch["max_region"] = (lo, rng.randint(outer, n))
+        style = rng.random()
+        if style < 0.4:  # a region close around the faulted region
+            lo = rng.randint(max(0, first - 40), first)
+            hi = rng.randint(outer, min(n, outer + 40))
+        elif style < 0.7:  # any region holding the faulted region
+            lo, hi = rng.randint(0, first), rng.randint(outer, n)
+        else:  # any region; faults inside and outside it, a faulted region inside it
+            lo = rng.randrange(n)
+            hi = rng.randint(lo + 1, n)
+            first = rng.randint(lo, hi - 1)
+            batch["faulted_region"] = (first, rng.randint(first + 1, hi))
+        batch["max_region"] = (lo, hi)
     return batch
 
 
@@ -601,6 +622,21 @@ def full_node_thresholds(levels: int) -> list[list[int]]:
     count > this value (the engine compares against the table, no divider).
     """
     return [[(t << k) // 100 for k in range(levels)] for t in range(128)]
+
+
+def reciprocal_of_100(max_value: int) -> tuple[int, int]:
+    """(multiplier, shift) with ``(x * multiplier) >> shift == x // 100`` for 0 <= x <= max_value.
+
+    The engine divides a cut node's ``size * threshold`` by 100 this way (the
+    smallest shift that is exact over the range; checked exhaustively).
+    """
+    if not isinstance(max_value, int) or not 0 <= max_value < 1 << 20:
+        raise ValueError(f"max_value must be an int in 0..{(1 << 20) - 1}, got {max_value!r}")
+    for shift in range(1, 40):
+        multiplier = -(-(1 << shift) // 100)
+        if all((x * multiplier) >> shift == x // 100 for x in range(max_value + 1)):
+            return multiplier, shift
+    raise AssertionError("unreachable: shift 27 is exact for every value below 2**20")
 
 
 def directed_batches(max_pages: int = PAGES_PER_BLOCK) -> list[dict]:

@@ -134,7 +134,7 @@ def summarize(board: Board, build_dir: Path, name: str) -> dict:
     }
 
 
-def build(board_name: str, top: str, config: str | None) -> dict:
+def build(board_name: str, top: str, config: str | None, nextpnr_opts: str = "") -> dict:
     if board_name not in BOARDS:
         raise SystemExit(f"error: BOARD={board_name!r}; known: {', '.join(sorted(BOARDS))}")
     board = BOARDS[board_name]
@@ -160,7 +160,7 @@ def build(board_name: str, top: str, config: str | None) -> dict:
         name="top",
         build_dir=str(out_dir),
         do_program=False,
-        nextpnr_opts=f"--report {NEXTPNR_REPORT} --timing-allow-fail",
+        nextpnr_opts=f"--report {NEXTPNR_REPORT} --timing-allow-fail {nextpnr_opts}".strip(),
     )
     seconds = time.monotonic() - started
     result = {
@@ -169,6 +169,7 @@ def build(board_name: str, top: str, config: str | None) -> dict:
         "top": top,
         "config": config,
         "params": params,
+        "nextpnr_opts": nextpnr_opts,
         "input_port_bits": wrapper.input_bits,
         "output_port_bits": wrapper.output_bits,
         "target_mhz": board.target_mhz,
@@ -204,8 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--board", required=True, choices=sorted(BOARDS))
     parser.add_argument("--top", required=True)
     parser.add_argument("--config", default=None)
+    parser.add_argument("--nextpnr-opts", default="",
+                        help='extra nextpnr options, e.g. "--router router2"')
     args = parser.parse_args(argv)
-    print_summary(build(args.board, args.top, args.config))
+    print_summary(build(args.board, args.top, args.config, args.nextpnr_opts))
     return 0
 
 

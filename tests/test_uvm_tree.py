@@ -18,6 +18,7 @@ from model.uvm_tree import (
     pack_request,
     prefetch_hint,
     random_batch,
+    reciprocal_of_100,
     request_values,
     unpack_response,
 )
@@ -327,3 +328,15 @@ def test_engine_backpressure_and_idle():
     results = run_engine(64, batches, ready_prob=0.5, idle_prob=0.3, seed=3)
     check_against_model(64, batches, results)
     assert min(o - i for i, o, _ in results) == UvmTreeParams(64).latency
+
+
+@pytest.mark.parametrize("max_value", [254, 2032, 8128, 65024, 65535])
+def test_reciprocal_of_100_is_exact(max_value):
+    multiplier, shift = reciprocal_of_100(max_value)
+    values = range(max_value + 1)
+    assert [(x * multiplier) >> shift for x in values] == [x // 100 for x in values]
+    # smallest exact shift: one less is not exact somewhere in the range
+    smaller = -(-(1 << (shift - 1)) // 100)
+    assert any((x * smaller) >> (shift - 1) != x // 100 for x in values)
+    with pytest.raises(ValueError, match="max_value"):
+        reciprocal_of_100(-1)
