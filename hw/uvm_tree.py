@@ -1,8 +1,9 @@
 """UVM prefetch tree engine: one fault batch per cycle, fixed latency.
 
-Computes what ``model.uvm_tree.prefetch_hint`` computes for a regular
-(non-HMM) VA block: the prefetch mask, the hint and the NvU16 fault-migration
-counter. Instead of the driver's walk over the faulted pages, every node of
+Computes what ``model.uvm_tree.prefetch_hint`` computes for a VA block (a
+regular block, or with ``UvmTreeParams(hmm=True)`` also an HMM block with an
+explicit ``max_region``): the prefetch mask, the hint and the NvU16
+fault-migration counter. Instead of the driver's walk over the faulted pages, every node of
 the tree is evaluated at once: occupancy counts for all nodes, the threshold
 test for all nodes, then a node is *selected* when it passes, no ancestor
 passes and it holds an eligible fault; the mask is the union of the selected
@@ -51,14 +52,14 @@ def request_layout(params: UvmTreeParams) -> data.StructLayout:
     """Request payload; field order and widths from ``model.uvm_tree.request_fields``."""
     return data.StructLayout({
         name: Preferred if name == "preferred" else unsigned(width)
-        for name, width in request_fields(params.max_pages)
+        for name, width in request_fields(params)
     })
 
 
 def response_layout(params: UvmTreeParams) -> data.StructLayout:
     """Response payload: prefetch mask (W), hint (1), migrations_after (16)."""
     return data.StructLayout({
-        name: unsigned(width) for name, width in response_fields(params.max_pages)
+        name: unsigned(width) for name, width in response_fields(params)
     })
 
 
@@ -117,9 +118,16 @@ class UvmTreeEngine(wiring.Component):
         # s1: input register
         req = reg(self.i.payload, "s1_req")
 
-        # s2: geometry, tree coordinates (page + offset), filters, thresholds
-        s16 = req.start_lo
-        n = req.num_pages
+        # s2: geometry, tree coordinates (page - region first + offset), filters, thresholds
+        hmm = self.params.hmm
+        if hmm:
+            # the tree covers the prefetch region [region_first, region_outer)
+            r0 = req.region_first
+            s16 = wire((req.start_lo + r0)[:4], "region_lo")
+            n = wire(req.region_outer - r0, "region_pages")
+        else:
+            s16 = req.start_lo
+            n = req.num_pages
         big = Signal(name="big")
         m.d.comb += big.eq(((n + s16) >> 4) >= Mux(s16 != 0, 2, 1))
         offset = Signal(4, name="offset")
@@ -128,9 +136,14 @@ class UvmTreeEngine(wiring.Component):
         m.d.comb += leaf_count.eq(n + offset)
         ff = Signal(ib + 1, name="ff_t")
         fo = Signal(ib + 1, name="fo_t")
-        m.d.comb += [ff.eq(req.fault_first + offset), fo.eq(req.fault_outer + offset)]
+        if hmm:
+            m.d.comb += [ff.eq(req.fault_first + offset - r0), fo.eq(req.fault_outer + offset - r0)]
+        else:
+            m.d.comb += [ff.eq(req.fault_first + offset), fo.eq(req.fault_outer + offset)]
 
         def to_tree(mask):
+            if hmm:
+                return ((mask << offset) >> r0)[:W]
             return (mask << offset)[:W]
 
         last = Signal(ib, name="last_leaf")
@@ -144,7 +157,8 @@ class UvmTreeEngine(wiring.Component):
             "fregion_t": Cat((ff <= i) & (fo > i) for i in range(W)),
             "leaf_count": leaf_count,
             "num_pages": n,
-            "remove": req.faulted | req.thrashing | Mux(req.dest_cpu,
+            "remove": req.faulted | req.thrashing | Mux(req.dest_cpu & ~req.hmm if hmm
+                                                        else req.dest_cpu,
                                                         req.resident & req.cpu_mapped, 0),
             "big": big,
             "offset": offset,
@@ -156,6 +170,12 @@ class UvmTreeEngine(wiring.Component):
             "before": req.migrations_before,
             "min_faults": req.min_faults,
         }
+        if hmm:
+            # the driver's clamp: a node starting below leaf offset - region_first
+            # begins at leaf offset + (offset - region_first) (docs/uvm_tree.md)
+            s2["clamp"] = Mux(r0 < offset, offset - r0, 0)[:4]
+            s2["region_first"] = r0
+            s2["region_outer"] = req.region_outer
         for k in range(K + 1):
             width = max(row[k] for row in table).bit_length()
             s2[f"tfull{k}"] = Array(Const(row[k], width) for row in table)[thr]
@@ -166,10 +186,15 @@ class UvmTreeEngine(wiring.Component):
         st = carry(s2, 2)
 
         # s3: grow_fault_granularity, the tree's pages, eligible faults
+        valid_t = wire(Cat((st["offset"] <= i) & (st["leaf_count"] > i) for i in range(W)),
+                       "valid_t")
+        if hmm:
+            # pages outside the region shifted into the tree's range do not count
+            for name in ("f_t", "thr_t", "base_t"):
+                st[name] = st[name] & valid_t
         grow = wire(Cat(st["f_t"][g * 16:(g + 1) * 16].any()
                         & ~st["thr_t"][g * 16:(g + 1) * 16].any() for g in range(groups)), "grow")
         grow_all = wire(st["f_t"].any() & ~st["thr_t"].any(), "grow_all")
-        valid_t = Cat((st["offset"] <= i) & (st["leaf_count"] > i) for i in range(W))
         grown = Mux(st["big"], Cat(grow[g].replicate(16) for g in range(groups)),
                     grow_all.replicate(W))
         s3 = {k: v for k, v in st.items() if k not in ("f_t", "thr_t", "base_t", "fregion_t",
@@ -252,20 +277,27 @@ class UvmTreeEngine(wiring.Component):
 
         # s8: union of the selected nodes minus the clamp's dropped leaves, back to pages
         offset = st["offset"]
+        # regular blocks: clamp = offset (the region starts at page 0)
+        clamp = st["clamp"] if hmm else offset
         leaves = []
         for t in range(W):
             cov = Cat(sel[k][t >> k] for k in range(K + 1)).any()
             drop = Const(0)
             if t < 2 * BIG_PAGE_PAGES:
-                # the selected node starts below offset: the driver's clamp begins at page
-                # `offset` (tree leaf 2 * offset) instead of page 0
-                low = [sel[k][t >> k] & (offset > ((t >> k) << k)) for k in range(K + 1)
+                # the selected node starts below leaf `clamp`: the driver's clamp begins
+                # at page `offset` (tree leaf offset + clamp) instead of the region's first
+                low = [sel[k][t >> k] & (clamp > ((t >> k) << k)) for k in range(K + 1)
                        if (t >> k) << k < BIG_PAGE_PAGES]
-                drop = Cat(low).any() & ((offset << 1) > t)
+                drop = Cat(low).any() & (((offset + clamp) if hmm else (offset << 1)) > t)
             leaves.append(cov & ~drop)
         out_t = Cat(leaves) & Cat((offset <= i) & (st["leaf_count"] > i) for i in range(W))
-        out_b = (out_t >> offset)[:W]
-        in_block = Cat(st["num_pages"] > i for i in range(W))
+        if hmm:
+            out_b = ((out_t << st["region_first"]) >> offset)[:W]
+            in_block = Cat((st["region_first"] <= i) & (st["region_outer"] > i)
+                           for i in range(W))
+        else:
+            out_b = (out_t >> offset)[:W]
+            in_block = Cat(st["num_pages"] > i for i in range(W))
         mask = Mux(st["first_touch"], in_block, Mux(st["no_logic"], 0, out_b))
         prefetch = reg(Mux(st["enabled"], mask & ~st["remove"], 0), "s8_prefetch")
         counter = reg(Mux(st["enabled"], counter, st["before"]), "s8_counter")

@@ -53,17 +53,23 @@ class UvmTreeParams:
     is the driver's VA block; a smaller engine handles blocks that lie inside
     one ``max_pages``-aligned window of pages (the reduced iCE40 build).
     ``pipelined``: register every stage (see :attr:`latency`).
+    ``hmm``: also take HMM blocks (an explicit ``max_region``): the request
+    carries the region and the tree is shifted to it by a full barrel shifter
+    (four W-bit shifters by up to W - 1 pages); without it the engine takes
+    regular blocks only and shifts by at most 15 pages.
     """
 
     max_pages: int = PAGES_PER_BLOCK
     pipelined: bool = True
+    hmm: bool = False
 
     def __post_init__(self):
         m = self.max_pages
         if not isinstance(m, int) or m < 32 or m > PAGES_PER_BLOCK or m & (m - 1):
             raise ValueError(f"max_pages must be a power of two in 32..512, got {m!r}")
-        if not isinstance(self.pipelined, bool):
-            raise ValueError(f"pipelined must be a bool, got {self.pipelined!r}")
+        for name in ("pipelined", "hmm"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
 
     @property
     def latency(self) -> int:
@@ -533,26 +539,31 @@ def random_batch(rng: random.Random, max_pages: int = PAGES_PER_BLOCK,
 # the engine's packed request / response (hw/uvm_tree.py builds its layouts from these)
 
 
-def request_fields(max_pages: int) -> list[tuple[str, int]]:
+def request_fields(params: UvmTreeParams) -> list[tuple[str, int]]:
     """Fields of the engine's request, packed from bit 0 in this order.
 
     Masks are in block coordinates (bit i = page i); ``start_lo`` is the block's
     first page modulo 16 (its position inside a 64 KiB big page); ``preferred``
-    is 0 none, 1 dest, 2 other.
+    is 0 none, 1 dest, 2 other. An ``hmm`` engine adds ``region_first`` /
+    ``region_outer`` (the prefetch region: ``max_region``, or 0 and
+    ``num_pages`` for a regular block) and ``hmm`` (1: an HMM block).
     """
-    ib = max_pages.bit_length()
-    return [
-        ("faulted", max_pages), ("resident", max_pages), ("thrashing", max_pages),
-        ("cpu_mapped", max_pages), ("start_lo", 4), ("num_pages", ib), ("fault_first", ib),
+    w, ib = params.max_pages, params.index_bits
+    fields = [
+        ("faulted", w), ("resident", w), ("thrashing", w),
+        ("cpu_mapped", w), ("start_lo", 4), ("num_pages", ib), ("fault_first", ib),
         ("fault_outer", ib), ("threshold", 7), ("min_faults", 5),
         ("migrations_before", COUNTER_BITS), ("preferred", 2), ("first_touch", 1),
         ("dest_cpu", 1), ("same_dest", 1), ("enabled", 1),
     ]
+    if params.hmm:
+        fields += [("region_first", ib), ("region_outer", ib), ("hmm", 1)]
+    return fields
 
 
-def response_fields(max_pages: int) -> list[tuple[str, int]]:
+def response_fields(params: UvmTreeParams) -> list[tuple[str, int]]:
     """Fields of the engine's response, packed from bit 0 in this order."""
-    return [("prefetch", max_pages), ("hint", 1), ("migrations_after", COUNTER_BITS)]
+    return [("prefetch", params.max_pages), ("hint", 1), ("migrations_after", COUNTER_BITS)]
 
 
 def _pack(fields, values: dict) -> int:
@@ -574,16 +585,20 @@ def _unpack(fields, word: int) -> dict:
     return values
 
 
-def request_values(batch: dict, max_pages: int = PAGES_PER_BLOCK) -> dict:
+def request_values(batch: dict, params: UvmTreeParams) -> dict:
     """Field values of the engine request for a ``prefetch_hint`` keyword batch.
 
-    Raises ValueError for what the engine cannot take: a ``max_region`` (HMM
-    blocks are model only) or a block outside one ``max_pages``-aligned window.
+    Raises ValueError for what the engine cannot take: a ``max_region`` when it
+    was built without ``hmm``, or a block outside one ``max_pages``-aligned window.
     """
-    UvmTreeParams(max_pages)
+    if not isinstance(params, UvmTreeParams):
+        raise ValueError(f"params must be a UvmTreeParams, got {params!r}")
+    max_pages = params.max_pages
     args = dict(batch)
-    if args.pop("max_region", None) is not None:
-        raise ValueError("max_region: the engine handles regular (non-HMM) blocks only")
+    region = args.get("max_region")
+    if region is not None and not params.hmm:
+        raise ValueError("max_region: this engine takes regular blocks only "
+                         "(build it with UvmTreeParams(hmm=True) for HMM blocks)")
     prefetch_hint(**args)  # validates every argument
     start_page = args["block_start"] // PAGE_SIZE % PAGES_PER_BLOCK
     if start_page % max_pages + args["num_pages"] > max_pages:
@@ -591,7 +606,7 @@ def request_values(batch: dict, max_pages: int = PAGES_PER_BLOCK) -> dict:
             f"block_start/num_pages: the block leaves its {max_pages}-page window "
             f"(a {max_pages}-page engine)"
         )
-    return dict(
+    values = dict(
         faulted=args["faulted"], resident=args.get("resident") or 0,
         thrashing=args.get("thrashing") or 0, cpu_mapped=args.get("cpu_mapped", 0),
         start_lo=start_page % BIG_PAGE_PAGES, num_pages=args["num_pages"],
@@ -602,16 +617,21 @@ def request_values(batch: dict, max_pages: int = PAGES_PER_BLOCK) -> dict:
         first_touch=args.get("first_touch", False), dest_cpu=args.get("dest_cpu", False),
         same_dest=args.get("same_dest", True), enabled=args.get("enabled", True),
     )
+    if params.hmm:
+        first, outer = region if region is not None else (0, args["num_pages"])
+        values.update(region_first=first, region_outer=outer, hmm=region is not None)
+    return values
 
 
-def pack_request(batch: dict, max_pages: int = PAGES_PER_BLOCK) -> int:
+def pack_request(batch: dict, params: UvmTreeParams) -> int:
     """The engine's request word for a ``prefetch_hint`` keyword batch."""
-    return _pack(request_fields(max_pages), request_values(batch, max_pages))
+    values = request_values(batch, params)
+    return _pack(request_fields(params), values)
 
 
-def unpack_response(word: int, max_pages: int = PAGES_PER_BLOCK) -> HintResult:
+def unpack_response(word: int, params: UvmTreeParams) -> HintResult:
     """HintResult from the engine's response word."""
-    v = _unpack(response_fields(max_pages), word)
+    v = _unpack(response_fields(params), word)
     return HintResult(v["prefetch"], bool(v["hint"]), v["migrations_after"])
 
 
@@ -679,4 +699,42 @@ def directed_batches(max_pages: int = PAGES_PER_BLOCK) -> list[dict]:
         add(0, W, 1 << 5, thrashing=1, threshold=thr)
     add(0, W, _range_mask(0, W), resident=_range_mask(0, W))
     add(0, W, (1 << 5) | (1 << (W - 8)), faulted_region=(0, 16))
+    return out
+
+
+def directed_hmm_batches(max_pages: int = PAGES_PER_BLOCK) -> list[dict]:
+    """Corner batches for HMM blocks (an explicit ``max_region``): regions at
+    several big-page misalignments and lengths (holding no, one or several
+    big pages), faults at the region's ends and outside it, thrashing, the
+    clamp corner (a node starting below ``offset - region_first``), the
+    skipped CPU-mapped filter and first touch."""
+    base = 5 * VA_BLOCK_SIZE
+    out = []
+
+    def add(start_page, n, region, faulted, **kw):
+        inside = faulted & _range_mask(*region)
+        fr = kw.pop("faulted_region", None) or (
+            ((inside & -inside).bit_length() - 1, inside.bit_length()) if inside else region)
+        out.append(dict(block_start=base + start_page * PAGE_SIZE, num_pages=n,
+                        faulted=faulted, faulted_region=fr, max_region=region, **kw))
+
+    W = max_pages
+    for s16 in (0, 5, 15):
+        n = W - s16
+        for r0 in (0, 3, 12, 17):
+            for length in (1, 16, 17, 33, W):
+                r1 = min(n, r0 + length)
+                if r1 <= r0:
+                    continue
+                add(s16, n, (r0, r1), 1 << r0, resident=1 << (r1 - 1))
+                add(s16, n, (r0, r1), 1 << (r1 - 1) | (1 if r0 else 0),
+                    thrashing=1 << r0 if r1 - r0 > 1 else None)
+                add(s16, n, (r0, r1), _range_mask(r0, r1) | (1 << (n - 1)), threshold=1)
+    # clamp: region first page 3 of a block 5 pages into a big page: offset 8, clamp 5
+    add(5, W - 5, (3, W - 5), 1 << 3, resident=_range_mask(4, 8), threshold=40)
+    add(5, W - 5, (3, W - 5), 1 << 3, resident=_range_mask(4, 6), thrashing=1 << 7, threshold=10)
+    add(0, W, (20, 31), 1 << 25, dest_cpu=True, resident=_range_mask(20, 31),
+        cpu_mapped=_range_mask(0, W))
+    add(0, W, (20, 31), 1 << 25, first_touch=True, preferred="dest")
+    add(0, W, (20, 31), 1 << 25 | 1 << (W - 1), faulted_region=(21, 30))
     return out

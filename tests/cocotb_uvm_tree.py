@@ -4,7 +4,9 @@ Every response is checked, in order, against ``model.uvm_tree.prefetch_hint``
 (the driver-shaped model, not the engine's shortcut). Directed corners run at
 full rate and check latency and II = 1; random batches run at full rate and
 under idle input / output backpressure. ``bench_args``: ``random`` (batches at
-full rate), ``stalled`` (batches with idle cycles and backpressure).
+full rate), ``stalled`` (batches with idle cycles and backpressure). On an
+engine built with ``hmm`` the HMM corners run too and half the random
+batches are HMM blocks (a random ``max_region``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from model.uvm_tree import (
     UvmTreeParams,
     directed_batches,
+    directed_hmm_batches,
     pack_request,
     prefetch_hint,
     random_batch,
@@ -32,6 +35,7 @@ class UvmTreeTB:
     def __init__(self, dut, *, idle_prob: float = 0.0, ready_prob: float = 1.0):
         self.dut = dut
         params = UvmTreeParams(**bench_args()["params"])
+        self.params = params
         self.max_pages = params.max_pages
         self.latency = params.latency
         self.source = StreamSource(dut, "i", dut.clk, idle_prob=idle_prob)
@@ -41,6 +45,18 @@ class UvmTreeTB:
         self.checked = 0
         self.hints = 0
 
+    def directed(self) -> list[dict]:
+        """Directed corners; an ``hmm`` engine also gets the HMM corners."""
+        batches = directed_batches(self.max_pages)
+        if self.params.hmm:
+            batches += directed_hmm_batches(self.max_pages)
+        return batches
+
+    def random_batch(self) -> dict:
+        """A random batch; on an ``hmm`` engine half of them are HMM blocks."""
+        hmm = self.params.hmm and random.random() < 0.5
+        return random_batch(random, self.max_pages, hmm=hmm)
+
     async def start(self) -> None:
         await start_clock_and_reset(self.dut)
         cocotb.start_soon(self.sink.run())
@@ -48,7 +64,7 @@ class UvmTreeTB:
     async def send(self, batch: dict) -> None:
         self.batches.append(batch)
         self.expected.append(prefetch_hint(**batch))
-        await self.source.send(pack_request(batch, self.max_pages))
+        await self.source.send(pack_request(batch, self.params))
 
     async def drain(self) -> None:
         """Wait until every sent batch has come out (bounded), then scoreboard."""
@@ -62,7 +78,7 @@ class UvmTreeTB:
         )
         mismatches = []
         for index, (_, word) in enumerate(self.sink.items):
-            got = unpack_response(word, self.max_pages)
+            got = unpack_response(word, self.params)
             want = self.expected[index]
             self.hints += want.hint
             if got != want:
@@ -79,7 +95,7 @@ async def directed_corners(dut):
     """Directed corners at full rate: model equality, latency, one result per cycle."""
     tb = UvmTreeTB(dut)
     await tb.start()
-    for batch in directed_batches(tb.max_pages):
+    for batch in tb.directed():
         await tb.send(batch)
     await tb.drain()
     ins = [cycle for cycle, _ in tb.source.sent]
@@ -104,7 +120,7 @@ async def random_full_rate(dut):
     tb = UvmTreeTB(dut)
     await tb.start()
     for _ in range(bench_args()["random"]):
-        await tb.send(random_batch(random, tb.max_pages))
+        await tb.send(tb.random_batch())
     await tb.drain()
 
 
@@ -114,5 +130,5 @@ async def random_stalled(dut):
     tb = UvmTreeTB(dut, idle_prob=0.25, ready_prob=0.5)
     await tb.start()
     for _ in range(bench_args()["stalled"]):
-        await tb.send(random_batch(random, tb.max_pages))
+        await tb.send(tb.random_batch())
     await tb.drain()

@@ -14,6 +14,7 @@ from model.uvm_tree import (
     HintResult,
     UvmTreeParams,
     directed_batches,
+    directed_hmm_batches,
     engine_reference,
     pack_request,
     prefetch_hint,
@@ -193,6 +194,19 @@ def test_hmm_max_region():
     assert r == HintResult(span(100, 200) & ~bits(150), True, 1)
 
 
+def test_hmm_clamp_starts_at_offset_as_a_page_index():
+    # Block 5 pages into a big page, region (3, 200): the region starts at
+    # absolute page 8 of its big page, its first whole big page at block page
+    # 11, so offset = 8 and leaf = page - 3 + 8. Fault page 3 (leaf 8) grows
+    # leaves [8,16) (pages 3..10); resident 4..7 are inside it. Threshold 40:
+    # [0,16) holds 8 pages, 800 > 16 * 40 passes; [0,32) holds 8, fails.
+    # The clamp: node first 0 + 3 < offset 8, so first = offset = page 8
+    # (not page 3): pages 8..10 only, outer = 16 + 3 - 8 = 11.
+    r = hint(block_start=BASE + 5 * PAGE, num_pages=200, faulted=bits(3),
+             max_region=(3, 200), resident=span(4, 8), threshold=40)
+    assert r == HintResult(span(8, 11), True, 1)
+
+
 @pytest.mark.parametrize(
     "kw, word",
     [
@@ -253,20 +267,36 @@ def test_random_hmm_batches_are_valid():
 def test_engine_request_rejects_what_it_cannot_take():
     batch = dict(block_start=BASE, num_pages=64, faulted=bits(5), faulted_region=(5, 6))
     with pytest.raises(ValueError, match="max_region"):
-        request_values(dict(batch, max_region=(0, 64)))
+        request_values(dict(batch, max_region=(0, 64)), UvmTreeParams())
     with pytest.raises(ValueError, match="window"):
-        request_values(dict(batch, block_start=BASE + 8 * PAGE), max_pages=64)
+        request_values(dict(batch, block_start=BASE + 8 * PAGE), UvmTreeParams(64))
     with pytest.raises(ValueError, match="threshold"):
-        pack_request(dict(batch, threshold=0))
+        pack_request(dict(batch, threshold=0), UvmTreeParams())
+    with pytest.raises(ValueError, match="params"):
+        pack_request(batch, 512)
+    with pytest.raises(ValueError, match="max_region"):
+        pack_request(dict(batch, max_region=(6, 9)), UvmTreeParams(hmm=True))
+
+
+def test_engine_request_region_fields():
+    batch = dict(block_start=BASE, num_pages=64, faulted=bits(5), faulted_region=(5, 6))
+    hmm = UvmTreeParams(64, hmm=True)
+    regular = request_values(batch, hmm)
+    assert (regular["region_first"], regular["region_outer"], regular["hmm"]) == (0, 64, False)
+    region = request_values(dict(batch, max_region=(3, 40)), hmm)
+    assert (region["region_first"], region["region_outer"], region["hmm"]) == (3, 40, True)
+    assert "hmm" not in request_values(batch, UvmTreeParams(64))
 
 
 # ---------------------------------------------------------------------------
 # Amaranth simulator
 
 
-def run_engine(max_pages, batches, *, ready_prob=1.0, idle_prob=0.0, seed=0, pipelined=True):
+def run_engine(max_pages, batches, *, ready_prob=1.0, idle_prob=0.0, seed=0, pipelined=True,
+               hmm=False):
     """Stream ``batches`` through the engine; returns [(in_cycle, out_cycle, HintResult)]."""
-    dut = UvmTreeEngine(UvmTreeParams(max_pages, pipelined))
+    params = UvmTreeParams(max_pages, pipelined, hmm)
+    dut = UvmTreeEngine(params)
     rng = random.Random(seed)
     sent, received = [], []
 
@@ -277,7 +307,7 @@ def run_engine(max_pages, batches, *, ready_prob=1.0, idle_prob=0.0, seed=0, pip
         offering = False
         while len(received) < len(batches):
             if not offering and pending and rng.random() >= idle_prob:
-                ctx.set(dut.i.payload.as_value(), pack_request(pending[0], max_pages))
+                ctx.set(dut.i.payload.as_value(), pack_request(pending[0], params))
                 offering = True
             ctx.set(dut.i.valid, offering)
             ready = rng.random() < ready_prob
@@ -292,7 +322,7 @@ def run_engine(max_pages, batches, *, ready_prob=1.0, idle_prob=0.0, seed=0, pip
                 pending.pop(0)
                 offering = False
             if gave:
-                received.append((cycle, unpack_response(word, max_pages)))
+                received.append((cycle, unpack_response(word, params)))
             assert cycle < 50 * len(batches) + 100, "engine stopped producing results"
 
     sim = Simulator(dut)
@@ -307,13 +337,20 @@ def check_against_model(max_pages, batches, results):
         assert got == prefetch_hint(**batch), batch
 
 
-@pytest.mark.parametrize("max_pages, randoms, pipelined",
-                         [(32, 300, True), (64, 300, True), (64, 300, False), (512, 150, True)])
-def test_engine_matches_model(max_pages, randoms, pipelined):
+@pytest.mark.parametrize(
+    "max_pages, randoms, pipelined, hmm",
+    [(32, 300, True, False), (64, 300, True, False), (64, 300, False, False),
+     (512, 150, True, False), (32, 300, True, True), (64, 300, False, True),
+     (512, 100, True, True)],
+)
+def test_engine_matches_model(max_pages, randoms, pipelined, hmm):
     rng = random.Random(max_pages)
-    batches = directed_batches(max_pages) + [random_batch(rng, max_pages)
-                                             for _ in range(randoms)]
-    results = run_engine(max_pages, batches, pipelined=pipelined)
+    batches = directed_batches(max_pages)
+    if hmm:  # HMM corners, then random batches half of them HMM blocks
+        batches += directed_hmm_batches(max_pages)
+    batches += [random_batch(rng, max_pages, hmm=hmm and rng.random() < 0.5)
+                for _ in range(randoms)]
+    results = run_engine(max_pages, batches, pipelined=pipelined, hmm=hmm)
     check_against_model(max_pages, batches, results)
     # II = 1 and a fixed latency whatever the number of faults
     in_cycles = [i for i, _, _ in results]

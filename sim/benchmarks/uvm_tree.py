@@ -54,8 +54,9 @@ def _engine_run(batches, max_pages=PAGES_PER_BLOCK):
 
     from hw.uvm_tree import UvmTreeEngine
 
-    dut = UvmTreeEngine(UvmTreeParams(max_pages))
-    words = [pack_request(b, max_pages) for b in batches]
+    params = UvmTreeParams(max_pages)
+    dut = UvmTreeEngine(params)
+    words = [pack_request(b, params) for b in batches]
     results, first_in, cycles = [], [], [0]
 
     async def bench(ctx):
@@ -76,7 +77,7 @@ def _engine_run(batches, max_pages=PAGES_PER_BLOCK):
                 if not first_in:
                     first_in.append(cycles[0])
             if gave:
-                results.append((cycles[0], unpack_response(word, max_pages)))
+                results.append((cycles[0], unpack_response(word, params)))
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
