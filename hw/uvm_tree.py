@@ -197,13 +197,18 @@ class UvmTreeEngine(wiring.Component):
         grow_all = wire(st["f_t"].any() & ~st["thr_t"].any(), "grow_all")
         grown = Mux(st["big"], Cat(grow[g].replicate(16) for g in range(groups)),
                     grow_all.replicate(W))
+        def divide_cut_products(bundle):
+            """The cut node passes when count > floor(size * threshold / 100)."""
+            for k in range(1, K + 1):
+                multiplier, shift = reciprocal_of_100(((1 << 7) - 1) << k)
+                bundle[f"tcut{k}"] = (bundle.pop(f"prod{k}") * multiplier) >> shift
+
         s3 = {k: v for k, v in st.items() if k not in ("f_t", "thr_t", "base_t", "fregion_t",
-                                                         "big")
-              and not k.startswith("prod")}
-        for k in range(1, K + 1):
-            # the cut node passes when count > floor(size * threshold / 100)
-            multiplier, shift = reciprocal_of_100(((1 << 7) - 1) << k)
-            s3[f"tcut{k}"] = (st[f"prod{k}"] * multiplier) >> shift
+                                                         "big")}
+        # the divide follows the register of size * threshold: in s3 when pipelined; in
+        # s4 (beside the count adders) in the compact build, where s2 and s3 share a cycle
+        if self.params.pipelined:
+            divide_cut_products(s3)
         s3["tree"] = st["base_t"] | (grown & valid_t)
         s3["elig"] = st["f_t"] & ~st["thr_t"] & st["fregion_t"]
         s3["fcount"] = st["f_t"] & st["fregion_t"]
@@ -225,6 +230,8 @@ class UvmTreeEngine(wiring.Component):
         for k in range(1, K + 1):
             has_e[k] = [has_e[k - 1][2 * i] | has_e[k - 1][2 * i + 1] for i in range(W >> k)]
         rest = {k: v for k, v in st.items() if k not in ("tree", "elig", "fcount")}
+        if not self.params.pipelined:
+            divide_cut_products(rest)
         st = carry(rest, 4)
         counts = {k: [reg(c, f"s4_cnt{k}_{i}") for i, c in enumerate(v)]
                   for k, v in counts.items()}

@@ -251,9 +251,9 @@ def test_params_validation():
 def test_engine_reference_matches_driver_model():
     """The node-parallel shortcut the hardware uses equals the per-page driver walk."""
     rng = random.Random(1234)
-    for _ in range(1500):
+    for _ in range(3000):
         max_pages = rng.choice((512, 64, 32))
-        batch = random_batch(rng, max_pages)
+        batch = random_batch(rng, max_pages, hmm=rng.random() < 0.5)
         assert engine_reference(**batch, max_pages=max_pages) == prefetch_hint(**batch), batch
 
 

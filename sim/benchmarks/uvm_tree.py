@@ -4,8 +4,9 @@ Prints three tables: batches per second of the Python golden model by fault
 density; engine cycles per batch and latency against the number of faulted
 pages (Amaranth simulator, full 512-page engine); batches per second at the
 synthesized Fmax against the driver's ~1.4 us per batch. The full run also
-streams random batches through the 512-page engine and checks every result
-against the model (quick: 200, full: 3,000).
+streams random batches through the 512-page engine, and through the one built
+with ``hmm`` (half of them HMM blocks), and checks every result against the
+model (quick: 200 each, full: 3,000 each).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from model.uvm_tree import (
     PAGES_PER_BLOCK,
     UvmTreeParams,
     directed_batches,
+    directed_hmm_batches,
     pack_request,
     prefetch_hint,
     random_batch,
@@ -27,6 +29,7 @@ from model.uvm_tree import (
 
 DRIVER_US_PER_BATCH = 1.4  # uvm_perf_prefetch_get_hint_va_block, -O2, on these machines' CPUs
 REPO = Path(__file__).resolve().parents[2]
+DEFAULT_PARAMS = UvmTreeParams()
 
 
 def _batch_with_faults(rng: random.Random, faults: int) -> dict:
@@ -48,13 +51,12 @@ def _model_speed(fault_counts, batches_each) -> list[tuple[int, float]]:
     return rows
 
 
-def _engine_run(batches, max_pages=PAGES_PER_BLOCK):
+def _engine_run(batches, params: UvmTreeParams = DEFAULT_PARAMS):
     """Stream batches back to back through the engine; (cycles, latency, results)."""
     from amaranth.sim import Simulator
 
     from hw.uvm_tree import UvmTreeEngine
 
-    params = UvmTreeParams(max_pages)
     dut = UvmTreeEngine(params)
     words = [pack_request(b, params) for b in batches]
     results, first_in, cycles = [], [], [0]
@@ -125,11 +127,19 @@ def run(quick: bool) -> None:
               f"{mhz * DRIVER_US_PER_BATCH:6.0f}x the driver")
 
     count = 200 if quick else 3000
-    batches = directed_batches() + [random_batch(rng) for _ in range(count)]
-    start = time.perf_counter()
-    _, _, results = _engine_run(batches)
-    bad = sum(r != prefetch_hint(**b) for r, b in zip(results, batches, strict=True))
-    print(f"\nequivalence sweep, 512-page engine: {len(batches)} batches "
-          f"({count} random), {bad} mismatches, {time.perf_counter() - start:.0f} s")
-    if bad:
-        raise SystemExit(f"uvm_tree: {bad} engine results differ from the golden model")
+    print()
+    for params in (UvmTreeParams(), UvmTreeParams(hmm=True)):
+        batches = directed_batches()
+        if params.hmm:
+            batches += directed_hmm_batches()
+        batches += [random_batch(rng, hmm=params.hmm and rng.random() < 0.5)
+                    for _ in range(count)]
+        start = time.perf_counter()
+        _, _, results = _engine_run(batches, params)
+        bad = sum(r != prefetch_hint(**b) for r, b in zip(results, batches, strict=True))
+        hmm = sum("max_region" in b for b in batches)
+        print(f"equivalence sweep, 512-page engine{' (hmm)' if params.hmm else ''}: "
+              f"{len(batches)} batches ({count} random, {hmm} HMM blocks), {bad} mismatches, "
+              f"{time.perf_counter() - start:.0f} s")
+        if bad:
+            raise SystemExit(f"uvm_tree: {bad} engine results differ from the golden model")
