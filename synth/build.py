@@ -16,6 +16,7 @@ import importlib
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -155,13 +156,17 @@ def build(board_name: str, top: str, config: str | None, nextpnr_opts: str = "")
     wrapper = SynthWrapper(block.build(**params))
     platform = make_platform(board)
     started = time.monotonic()
-    platform.build(
-        wrapper,
-        name="top",
-        build_dir=str(out_dir),
-        do_program=False,
-        nextpnr_opts=f"--report {NEXTPNR_REPORT} --timing-allow-fail {nextpnr_opts}".strip(),
-    )
+    try:
+        platform.build(
+            wrapper,
+            name="top",
+            build_dir=str(out_dir),
+            do_program=False,
+            nextpnr_opts=f"--report {NEXTPNR_REPORT} --timing-allow-fail {nextpnr_opts}".strip(),
+        )
+    except subprocess.CalledProcessError:
+        raise SystemExit(f"error: {top} ({config}) on {board_name}: "
+                         f"{_tool_error(out_dir)}; logs in {out_dir}") from None
     seconds = time.monotonic() - started
     result = {
         "board": board_name,
@@ -179,6 +184,20 @@ def build(board_name: str, top: str, config: str | None, nextpnr_opts: str = "")
     }
     (out_dir / "report.json").write_text(json.dumps(result, indent=2) + "\n")
     return result | {"report": str(out_dir / "report.json")}
+
+
+def _tool_error(out_dir: Path) -> str:
+    """The first ERROR line of the Yosys / nextpnr logs, or a generic reason."""
+    for log in ("top.tim", "top.rpt"):
+        path = out_dir / log
+        if path.exists():
+            for line in path.read_text(errors="replace").splitlines():
+                if line.startswith("ERROR"):
+                    reason = line.strip()
+                    if "Failed to expand region" in reason:
+                        reason += " (the design needs more logic cells than the device has)"
+                    return reason
+    return "the toolchain failed"
 
 
 def print_summary(result: dict) -> None:

@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 import synth.blocks
 from hw.record import RecordCodec
-from synth.build import BOARDS, yosys_cell_counts
+from synth.build import BOARDS, _tool_error, yosys_cell_counts
 from synth.wrapper import SynthWrapper, port_bits
 
 
@@ -70,3 +70,15 @@ Printing statistics.
     counts = yosys_cell_counts(log)
     assert counts["SB_LUT4"] == 121 and counts["SB_DFFSR"] == 302
 
+
+
+def test_tool_error_names_the_first_error_line(tmp_path):
+    assert _tool_error(tmp_path) == "the toolchain failed"
+    (tmp_path / "top.tim").write_text(
+        "Info: Placed 4 cells\n"
+        "ERROR: Failed to expand region (0, 0) |_> (25, 31) of 5933 ICESTORM_LCs\n"
+        "ERROR: a second error\n")
+    reason = _tool_error(tmp_path)
+    assert reason.startswith("ERROR: Failed to expand region") and "more logic cells" in reason
+    (tmp_path / "top.tim").write_text("ERROR: Max frequency not met\n")
+    assert _tool_error(tmp_path) == "ERROR: Max frequency not met"
