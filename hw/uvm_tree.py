@@ -299,7 +299,8 @@ class UvmTreeEngine(wiring.Component):
             leaves.append(cov & ~drop)
         out_t = Cat(leaves) & Cat((offset <= i) & (st["leaf_count"] > i) for i in range(W))
         if hmm:
-            out_b = ((out_t << st["region_first"]) >> offset)[:W]
+            # only W + 15 bits of the left shift can survive the right shift by offset
+            out_b = ((out_t << st["region_first"])[:W + BIG_PAGE_PAGES] >> offset)[:W]
             in_block = Cat((st["region_first"] <= i) & (st["region_outer"] > i)
                            for i in range(W))
         else:
