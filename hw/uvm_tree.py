@@ -176,13 +176,14 @@ class UvmTreeEngine(wiring.Component):
             s2["clamp"] = Mux(r0 < offset, offset - r0, 0)[:4]
             s2["region_first"] = r0
             s2["region_outer"] = req.region_outer
+        s2["last"] = last
+        s2["threshold"] = thr
         for k in range(K + 1):
             width = max(row[k] for row in table).bit_length()
             s2[f"tfull{k}"] = Array(Const(row[k], width) for row in table)[thr]
             if k:
                 # the level's last (possibly cut) node: index j, size (last mod 2**k) + 1
                 s2[f"j{k}"] = last >> k
-                s2[f"prod{k}"] = (last[:k] + 1) * thr
         st = carry(s2, 2)
 
         # s3: grow_fault_granularity, the tree's pages, eligible faults
@@ -197,18 +198,12 @@ class UvmTreeEngine(wiring.Component):
         grow_all = wire(st["f_t"].any() & ~st["thr_t"].any(), "grow_all")
         grown = Mux(st["big"], Cat(grow[g].replicate(16) for g in range(groups)),
                     grow_all.replicate(W))
-        def divide_cut_products(bundle):
-            """The cut node passes when count > floor(size * threshold / 100)."""
-            for k in range(1, K + 1):
-                multiplier, shift = reciprocal_of_100(((1 << 7) - 1) << k)
-                bundle[f"tcut{k}"] = (bundle.pop(f"prod{k}") * multiplier) >> shift
-
         s3 = {k: v for k, v in st.items() if k not in ("f_t", "thr_t", "base_t", "fregion_t",
-                                                         "big")}
-        # the divide follows the register of size * threshold: in s3 when pipelined; in
-        # s4 (beside the count adders) in the compact build, where s2 and s3 share a cycle
-        if self.params.pipelined:
-            divide_cut_products(s3)
+                                                         "big", "last", "threshold")}
+        # the cut node passes when count > floor(size * threshold / 100): size * threshold
+        # here, the divide by 100 in s4 (both after the geometry of s2 is registered)
+        for k in range(1, K + 1):
+            s3[f"prod{k}"] = (st["last"][:k] + 1) * st["threshold"]
         s3["tree"] = st["base_t"] | (grown & valid_t)
         s3["elig"] = st["f_t"] & ~st["thr_t"] & st["fregion_t"]
         s3["fcount"] = st["f_t"] & st["fregion_t"]
@@ -230,8 +225,9 @@ class UvmTreeEngine(wiring.Component):
         for k in range(1, K + 1):
             has_e[k] = [has_e[k - 1][2 * i] | has_e[k - 1][2 * i + 1] for i in range(W >> k)]
         rest = {k: v for k, v in st.items() if k not in ("tree", "elig", "fcount")}
-        if not self.params.pipelined:
-            divide_cut_products(rest)
+        for k in range(1, K + 1):
+            multiplier, shift = reciprocal_of_100(((1 << 7) - 1) << k)
+            rest[f"tcut{k}"] = (rest.pop(f"prod{k}") * multiplier) >> shift
         st = carry(rest, 4)
         counts = {k: [reg(c, f"s4_cnt{k}_{i}") for i, c in enumerate(v)]
                   for k, v in counts.items()}
