@@ -128,33 +128,36 @@ class UvmTreeEngine(wiring.Component):
         else:
             s16 = req.start_lo
             n = req.num_pages
+        # offset = s16 when the region holds a whole big page; every sum with the offset
+        # is formed both ways and picked by `big`, so no adder waits for the big-page test
         big = Signal(name="big")
         m.d.comb += big.eq(((n + s16) >> 4) >= Mux(s16 != 0, 2, 1))
         offset = Signal(4, name="offset")
         m.d.comb += offset.eq(Mux(big, s16, 0))
-        leaf_count = Signal(ib + 1, name="leaf_count")
-        m.d.comb += leaf_count.eq(n + offset)
-        ff = Signal(ib + 1, name="ff_t")
-        fo = Signal(ib + 1, name="fo_t")
-        if hmm:
-            m.d.comb += [ff.eq(req.fault_first + offset - r0), fo.eq(req.fault_outer + offset - r0)]
-        else:
-            m.d.comb += [ff.eq(req.fault_first + offset), fo.eq(req.fault_outer + offset)]
+
+        def plus_offset(value, name, width=ib + 1):
+            return wire(Mux(big, value + s16, value)[:width], name)
+
+        leaf_count = plus_offset(n, "leaf_count")
+        last = plus_offset(n - 1, "last_leaf", ib)
+        first = req.fault_first - r0 if hmm else req.fault_first
+        outer = req.fault_outer - r0 if hmm else req.fault_outer
+        ff, fo = plus_offset(first, "ff_t"), plus_offset(outer, "fo_t")
 
         def to_tree(mask):
             if hmm:
-                return ((mask << offset) >> r0)[:W]
-            return (mask << offset)[:W]
-
-        last = Signal(ib, name="last_leaf")
-        m.d.comb += last.eq(leaf_count - 1)
+                # to the region first (not waiting for the offset), then by the offset;
+                # pages below the region fall off, as they do in the driver's tree
+                return ((mask >> r0) << offset)[:W]
+            return Mux(big, (mask << s16)[:W], mask)
         table = full_node_thresholds(K + 1)
         thr = req.threshold
         s2 = {
             "f_t": to_tree(req.faulted),
             "thr_t": to_tree(req.thrashing),
             "base_t": to_tree(req.resident | req.faulted),
-            "fregion_t": Cat((ff <= i) & (fo > i) for i in range(W)),
+            "ff_t": ff,
+            "fo_t": fo,
             "leaf_count": leaf_count,
             "num_pages": n,
             "remove": req.faulted | req.thrashing | Mux(req.dest_cpu & ~req.hmm if hmm
@@ -198,15 +201,16 @@ class UvmTreeEngine(wiring.Component):
         grow_all = wire(st["f_t"].any() & ~st["thr_t"].any(), "grow_all")
         grown = Mux(st["big"], Cat(grow[g].replicate(16) for g in range(groups)),
                     grow_all.replicate(W))
-        s3 = {k: v for k, v in st.items() if k not in ("f_t", "thr_t", "base_t", "fregion_t",
+        fregion_t = Cat((st["ff_t"] <= i) & (st["fo_t"] > i) for i in range(W))
+        s3 = {k: v for k, v in st.items() if k not in ("f_t", "thr_t", "base_t", "ff_t", "fo_t",
                                                          "big", "last", "threshold")}
         # the cut node passes when count > floor(size * threshold / 100): size * threshold
         # here, the divide by 100 in s4 (both after the geometry of s2 is registered)
         for k in range(1, K + 1):
             s3[f"prod{k}"] = (st["last"][:k] + 1) * st["threshold"]
         s3["tree"] = st["base_t"] | (grown & valid_t)
-        s3["elig"] = st["f_t"] & ~st["thr_t"] & st["fregion_t"]
-        s3["fcount"] = st["f_t"] & st["fregion_t"]
+        s3["elig"] = st["f_t"] & ~st["thr_t"] & fregion_t
+        s3["fcount"] = st["f_t"] & fregion_t
         st = carry(s3, 3)
 
         def add_levels(level0, lo, hi):
