@@ -17,14 +17,19 @@ Interface (``max_pages`` = W from :class:`model.uvm_tree.UvmTreeParams`):
 - Latency ``params.latency`` cycles from the input handshake to the output
   handshake (:data:`LATENCY` = 9 pipelined, 5 with ``pipelined=False``);
   initiation interval 1: a new batch every cycle whatever the number of
-  faults. Backpressure on ``o`` stalls the whole pipeline (``i.ready`` =
-  ``~o.valid | o.ready``); no batch is dropped or duplicated.
+  faults. No batch is dropped or duplicated under backpressure on ``o``:
+  the pipelined engine never stalls its datapath; results wait in a
+  :data:`OUTPUT_FIFO_DEPTH`-entry output FIFO and ``i.ready`` is high while
+  fewer than that many batches are accepted and not yet delivered. The
+  compact engine (``pipelined=False``) stalls every stage instead
+  (``i.ready`` = ``~o.valid | o.ready``).
 """
 
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Const, EnableInserter, Module, Mux, Signal, unsigned
 from amaranth.lib import data, enum, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from model.uvm_tree import (
@@ -38,6 +43,9 @@ from model.uvm_tree import (
 
 #: stages of the full pipeline = its latency in cycles (``UvmTreeParams.latency``)
 LATENCY = 9
+#: entries of the pipelined engine's output FIFO: more than LATENCY + 1, so that
+#: batches accepted and not yet delivered never hold the input back at full rate
+OUTPUT_FIFO_DEPTH = 16
 
 
 class Preferred(enum.Enum, shape=2):
@@ -75,17 +83,45 @@ class UvmTreeEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        adv = Signal()
-        m.d.comb += [
-            adv.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(adv),
-        ]
         pipe = Module()
-        m.submodules.pipe = EnableInserter(adv)(pipe)
-        self._datapath(pipe)
+        if not self.params.pipelined:
+            # compact: backpressure stalls every register of the pipeline
+            adv = Signal()
+            m.d.comb += [
+                adv.eq(~self.o.valid | self.o.ready),
+                self.i.ready.eq(adv),
+            ]
+            m.submodules.pipe = EnableInserter(adv)(pipe)
+            valid, result = self._datapath(pipe, self.i.valid)
+            pipe.d.sync += [self.o.valid.eq(valid), self.o.payload.eq(result)]
+            return m
+        # pipelined: the datapath never stalls (no enable fanning out to every flip-flop);
+        # results queue in an output FIFO and the input takes a batch only while the
+        # FIFO has room for every batch accepted and not yet delivered
+        m.submodules.pipe = pipe
+        fifo = m.submodules.out_fifo = SyncFIFO(width=self.o.payload.shape().size,
+                                                depth=OUTPUT_FIFO_DEPTH)
+        outstanding = Signal(range(OUTPUT_FIFO_DEPTH + 1))
+        took = self.i.valid & self.i.ready
+        gave = self.o.valid & self.o.ready
+        m.d.sync += outstanding.eq(outstanding + took - gave)
+        m.d.comb += self.i.ready.eq(outstanding < OUTPUT_FIFO_DEPTH)
+        valid, result = self._datapath(pipe, took)
+        m.d.comb += [
+            fifo.w_en.eq(valid),
+            fifo.w_data.eq(result),
+            self.o.valid.eq(fifo.r_rdy),
+            self.o.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.o.ready),
+        ]
         return m
 
-    def _datapath(self, m: Module) -> None:
+    def _datapath(self, m: Module, in_valid):
+        """Stages s1..s8 and the last stage's logic; returns (valid, result) of s9.
+
+        The caller registers the result (compact) or writes it into the output FIFO,
+        so the batch is on ``o`` ``LATENCY`` cycles after its input handshake.
+        """
         W = self.params.max_pages
         K = W.bit_length() - 1  # node sizes 2**0 .. 2**K
         ib = self.params.index_bits
@@ -110,10 +146,9 @@ class UvmTreeEngine(wiring.Component):
         def carry(bundle: dict, stage: int) -> dict:
             return {k: reg(v, f"s{stage}_{k}") for k, v in bundle.items()}
 
-        valid = self.i.valid
-        for stage in sorted(keep):
+        valid = in_valid
+        for stage in sorted(keep - {LATENCY}):
             valid = reg(valid, f"s{stage}_valid")
-        m.d.comb += self.o.valid.eq(valid)
 
         # s1: input register
         req = reg(self.i.payload, "s1_req")
@@ -312,10 +347,11 @@ class UvmTreeEngine(wiring.Component):
         enabled = reg(st["enabled"], "s8_enabled")
         min_faults = reg(st["min_faults"], "s8_min_faults")
 
-        # s9: the hint and the output register
-        out = self.o.payload
-        m.d.sync += [
-            out.prefetch.eq(prefetch),
-            out.migrations_after.eq(counter),
-            out.hint.eq(enabled & (counter >= min_faults) & prefetch.any()),
+        # s9: the hint; the caller's output register or FIFO
+        result = Signal(response_layout(self.params), name="s9_result")
+        m.d.comb += [
+            result.prefetch.eq(prefetch),
+            result.migrations_after.eq(counter),
+            result.hint.eq(enabled & (counter >= min_faults) & prefetch.any()),
         ]
+        return valid, result
