@@ -7,9 +7,9 @@ Every expected mask below was worked out by hand from the driver source
 import random
 
 import pytest
-from amaranth.sim import Simulator
 
-from hw.uvm_tree import UvmTreeEngine
+from hw.uvm_tree import OUTPUT_FIFO_DEPTH
+from hw.uvm_tree_sim import run_engine
 from model.uvm_tree import (
     HintResult,
     UvmTreeParams,
@@ -21,7 +21,6 @@ from model.uvm_tree import (
     random_batch,
     reciprocal_of_100,
     request_values,
-    unpack_response,
 )
 
 MIB2 = 2 * 1024 * 1024
@@ -292,49 +291,9 @@ def test_engine_request_region_fields():
 # Amaranth simulator
 
 
-def run_engine(max_pages, batches, *, ready_prob=1.0, idle_prob=0.0, seed=0, pipelined=True,
-               hmm=False):
-    """Stream ``batches`` through the engine; returns [(in_cycle, out_cycle, HintResult)]."""
-    params = UvmTreeParams(max_pages, pipelined, hmm)
-    dut = UvmTreeEngine(params)
-    rng = random.Random(seed)
-    sent, received = [], []
-
-    async def bench(ctx):
-        # one loop drives both streams, so the ready seen by the source is this cycle's
-        pending = list(batches)
-        cycle = 0
-        offering = False
-        while len(received) < len(batches):
-            if not offering and pending and rng.random() >= idle_prob:
-                ctx.set(dut.i.payload.as_value(), pack_request(pending[0], params))
-                offering = True
-            ctx.set(dut.i.valid, offering)
-            ready = rng.random() < ready_prob
-            ctx.set(dut.o.ready, ready)
-            took = offering and ctx.get(dut.i.ready)
-            gave = ready and ctx.get(dut.o.valid)
-            word = ctx.get(dut.o.payload.as_value())
-            await ctx.tick()
-            cycle += 1
-            if took:
-                sent.append(cycle)
-                pending.pop(0)
-                offering = False
-            if gave:
-                received.append((cycle, unpack_response(word, params)))
-            assert cycle < 50 * len(batches) + 100, "engine stopped producing results"
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return [(i, o, r) for i, (o, r) in zip(sent, received, strict=True)]
-
-
-def check_against_model(max_pages, batches, results):
-    for batch, (_, _, got) in zip(batches, results, strict=True):
-        assert got == prefetch_hint(**batch), batch
+def check_against_model(batches, results):
+    for batch, run in zip(batches, results, strict=True):
+        assert run.result == prefetch_hint(**batch), batch
 
 
 @pytest.mark.parametrize(
@@ -350,21 +309,20 @@ def test_engine_matches_model(max_pages, randoms, pipelined, hmm):
         batches += directed_hmm_batches(max_pages)
     batches += [random_batch(rng, max_pages, hmm=hmm and rng.random() < 0.5)
                 for _ in range(randoms)]
-    results = run_engine(max_pages, batches, pipelined=pipelined, hmm=hmm)
-    check_against_model(max_pages, batches, results)
+    params = UvmTreeParams(max_pages, pipelined, hmm)
+    results = run_engine(params, batches)
+    check_against_model(batches, results)
     # II = 1 and a fixed latency whatever the number of faults
-    in_cycles = [i for i, _, _ in results]
-    assert in_cycles == list(range(1, len(batches) + 1))
-    latency = UvmTreeParams(max_pages, pipelined).latency
-    assert {o - i for i, o, _ in results} == {latency}
+    assert [r.in_cycle for r in results] == list(range(1, len(batches) + 1))
+    assert {r.out_cycle - r.in_cycle for r in results} == {params.latency}
 
 
 def test_engine_backpressure_and_idle():
     rng = random.Random(7)
     batches = [random_batch(rng, 64) for _ in range(200)]
-    results = run_engine(64, batches, ready_prob=0.5, idle_prob=0.3, seed=3)
-    check_against_model(64, batches, results)
-    assert min(o - i for i, o, _ in results) == UvmTreeParams(64).latency
+    results = run_engine(UvmTreeParams(64), batches, ready_prob=0.5, idle_prob=0.3, seed=3)
+    check_against_model(batches, results)
+    assert min(r.out_cycle - r.in_cycle for r in results) == UvmTreeParams(64).latency
 
 
 @pytest.mark.parametrize("max_value", [254, 2032, 8128, 65024, 65535])
@@ -377,3 +335,18 @@ def test_reciprocal_of_100_is_exact(max_value):
     assert any((x * smaller) >> (shift - 1) != x // 100 for x in values)
     with pytest.raises(ValueError, match="max_value"):
         reciprocal_of_100(-1)
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_engine_holds_the_input_under_long_backpressure(pipelined):
+    """A rarely ready sink: the input is held back, nothing is lost, and the
+    pipelined engine never has more batches in flight than its output FIFO holds."""
+    rng = random.Random(11)
+    params = UvmTreeParams(32, pipelined)
+    batches = [random_batch(rng, 32) for _ in range(120)]
+    results = run_engine(params, batches, ready_prob=0.08, seed=5)
+    check_against_model(batches, results)
+    last = results[-1].out_cycle
+    in_flight = max(sum(r.in_cycle <= t < r.out_cycle for r in results) for t in range(last))
+    # pipelined: the FIFO fills up to its depth; compact: every stage register holds one
+    assert in_flight == (OUTPUT_FIFO_DEPTH if pipelined else params.latency)

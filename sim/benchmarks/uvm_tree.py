@@ -21,10 +21,8 @@ from model.uvm_tree import (
     UvmTreeParams,
     directed_batches,
     directed_hmm_batches,
-    pack_request,
     prefetch_hint,
     random_batch,
-    unpack_response,
 )
 
 DRIVER_US_PER_BATCH = 1.4  # uvm_perf_prefetch_get_hint_va_block, -O2, on these machines' CPUs
@@ -53,41 +51,11 @@ def _model_speed(fault_counts, batches_each) -> list[tuple[int, float]]:
 
 def _engine_run(batches, params: UvmTreeParams = DEFAULT_PARAMS):
     """Stream batches back to back through the engine; (cycles, latency, results)."""
-    from amaranth.sim import Simulator
+    from hw.uvm_tree_sim import run_engine
 
-    from hw.uvm_tree import UvmTreeEngine
-
-    dut = UvmTreeEngine(params)
-    words = [pack_request(b, params) for b in batches]
-    results, first_in, cycles = [], [], [0]
-
-    async def bench(ctx):
-        ctx.set(dut.o.ready, 1)
-        pending = list(words)
-        while len(results) < len(words):
-            offering = bool(pending)
-            ctx.set(dut.i.valid, offering)
-            if offering:
-                ctx.set(dut.i.payload.as_value(), pending[0])
-            took = offering and ctx.get(dut.i.ready)
-            gave = ctx.get(dut.o.valid)
-            word = ctx.get(dut.o.payload.as_value())
-            await ctx.tick()
-            cycles[0] += 1
-            if took:
-                pending.pop(0)
-                if not first_in:
-                    first_in.append(cycles[0])
-            if gave:
-                results.append((cycles[0], unpack_response(word, params)))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    latency = results[0][0] - first_in[0]
-    span = results[-1][0] - results[0][0] + 1
-    return span, latency, [r for _, r in results]
+    runs = run_engine(params, batches)
+    span = runs[-1].out_cycle - runs[0].out_cycle + 1
+    return span, runs[0].out_cycle - runs[0].in_cycle, [r.result for r in runs]
 
 
 def _fmax() -> dict[str, float]:
