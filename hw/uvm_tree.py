@@ -315,6 +315,19 @@ class UvmTreeEngine(wiring.Component):
         sel = {k: reg(Cat(passes[k][i] & ~anc[k][i] & has_e[k][i] for i in range(W >> k)),
                       f"s7_sel{k}") for k in range(K + 1)}
         counter = reg(counter, "s7_counter")
+        # the masks s8 applies, formed here from registered values so that s8 carries no
+        # comparator fan-out: the tree's leaves, and what the paths and filters keep / force
+        leaf_mask = reg(Cat((st["offset"] <= i) & (st["leaf_count"] > i) for i in range(W)),
+                        "s7_leaf_mask")
+        if hmm:
+            in_block = Cat((st["region_first"] <= i) & (st["region_outer"] > i)
+                           for i in range(W))
+        else:
+            in_block = Cat(st["num_pages"] > i for i in range(W))
+        tree_path = st["enabled"] & ~st["first_touch"] & ~st["no_logic"]
+        keep_mask = reg(Mux(tree_path, ~st["remove"], 0), "s7_keep_mask")
+        force_mask = reg(Mux(st["enabled"] & st["first_touch"], in_block & ~st["remove"], 0),
+                         "s7_force_mask")
         st = carry(st, 7)
 
         # s8: union of the selected nodes minus the clamp's dropped leaves, back to pages
@@ -332,17 +345,13 @@ class UvmTreeEngine(wiring.Component):
                        if (t >> k) << k < BIG_PAGE_PAGES]
                 drop = Cat(low).any() & (((offset + clamp) if hmm else (offset << 1)) > t)
             leaves.append(cov & ~drop)
-        out_t = Cat(leaves) & Cat((offset <= i) & (st["leaf_count"] > i) for i in range(W))
+        out_t = Cat(leaves) & leaf_mask
         if hmm:
             # only W + 15 bits of the left shift can survive the right shift by offset
             out_b = ((out_t << st["region_first"])[:W + BIG_PAGE_PAGES] >> offset)[:W]
-            in_block = Cat((st["region_first"] <= i) & (st["region_outer"] > i)
-                           for i in range(W))
         else:
             out_b = (out_t >> offset)[:W]
-            in_block = Cat(st["num_pages"] > i for i in range(W))
-        mask = Mux(st["first_touch"], in_block, Mux(st["no_logic"], 0, out_b))
-        prefetch = reg(Mux(st["enabled"], mask & ~st["remove"], 0), "s8_prefetch")
+        prefetch = reg((out_b & keep_mask) | force_mask, "s8_prefetch")
         counter = reg(Mux(st["enabled"], counter, st["before"]), "s8_counter")
         enabled = reg(st["enabled"], "s8_enabled")
         min_faults = reg(st["min_faults"], "s8_min_faults")
