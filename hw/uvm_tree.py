@@ -150,23 +150,30 @@ class UvmTreeEngine(wiring.Component):
         for stage in sorted(keep - {LATENCY}):
             valid = reg(valid, f"s{stage}_valid")
 
-        # s1: input register
-        req = reg(self.i.payload, "s1_req")
+        # s1: input register, and the big-page test on the way in (a 10-bit add and
+        # compare), so that its fan-out to every mask bit of s2 starts at a register
+        hmm = self.params.hmm
+        raw = self.i.payload
+
+        def region_geometry(request):
+            """(first page mod 16, pages) of the tree's region: the block, or max_region."""
+            if hmm:
+                return ((request.start_lo + request.region_first)[:4],
+                        request.region_outer - request.region_first)
+            return request.start_lo, request.num_pages
+
+        raw_s16, raw_n = region_geometry(raw)
+        big = reg(((raw_n + raw_s16) >> 4) >= Mux(raw_s16 != 0, 2, 1), "s1_big", 1)
+        req = reg(raw, "s1_req")
 
         # s2: geometry, tree coordinates (page - region first + offset), filters, thresholds
-        hmm = self.params.hmm
+        s16, n = region_geometry(req)
         if hmm:
-            # the tree covers the prefetch region [region_first, region_outer)
             r0 = req.region_first
-            s16 = wire((req.start_lo + r0)[:4], "region_lo")
-            n = wire(req.region_outer - r0, "region_pages")
-        else:
-            s16 = req.start_lo
-            n = req.num_pages
+            s16 = wire(s16, "region_lo")
+            n = wire(n, "region_pages")
         # offset = s16 when the region holds a whole big page; every sum with the offset
         # is formed both ways and picked by `big`, so no adder waits for the big-page test
-        big = Signal(name="big")
-        m.d.comb += big.eq(((n + s16) >> 4) >= Mux(s16 != 0, 2, 1))
         offset = Signal(4, name="offset")
         m.d.comb += offset.eq(Mux(big, s16, 0))
 
