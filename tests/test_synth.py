@@ -14,7 +14,7 @@ from amaranth.lib.wiring import In, Out
 
 import synth.blocks
 from hw.record import RecordCodec
-from synth.build import BOARDS, _tool_error, yosys_cell_counts
+from synth.build import BOARDS, _tool_error, nextpnr_options, yosys_cell_counts
 from synth.wrapper import SynthWrapper, port_bits
 
 
@@ -82,3 +82,13 @@ def test_tool_error_names_the_first_error_line(tmp_path):
     assert reason.startswith("ERROR: Failed to expand region") and "more logic cells" in reason
     (tmp_path / "top.tim").write_text("ERROR: Max frequency not met\n")
     assert _tool_error(tmp_path) == "ERROR: Max frequency not met"
+
+
+def test_nextpnr_options_use_the_board_router_unless_given():
+    ecp5, ice40 = BOARDS["ulx3s"], BOARDS["icebreaker"]
+    assert "--router router2" in nextpnr_options(ecp5, "")
+    assert nextpnr_options(ecp5, "--router router1").count("--router") == 1
+    assert "--router router1" in nextpnr_options(ecp5, "--router router1")
+    assert "--router" not in nextpnr_options(ice40, "")
+    assert nextpnr_options(ice40, "--seed 3").endswith("--seed 3")
+    assert "--timing-allow-fail" in nextpnr_options(ice40, "")
