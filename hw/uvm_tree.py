@@ -207,9 +207,6 @@ class UvmTreeEngine(wiring.Component):
                                                         req.resident & req.cpu_mapped, 0),
             "big": big,
             "offset": offset,
-            # the whole-region growth test of a block (its masks lie inside the tree, so
-            # the test needs no shift): registered here, not a 512-bit OR in s3
-            **({} if hmm else {"grow_all": req.faulted.any() & ~req.thrashing.any()}),
             "first_touch": req.first_touch & (req.preferred == Preferred.DEST),
             "no_logic": ~(req.first_touch & (req.preferred == Preferred.DEST))
                         & (req.preferred == Preferred.OTHER),
@@ -243,15 +240,12 @@ class UvmTreeEngine(wiring.Component):
                 st[name] = st[name] & valid_t
         grow = wire(Cat(st["f_t"][g * 16:(g + 1) * 16].any()
                         & ~st["thr_t"][g * 16:(g + 1) * 16].any() for g in range(groups)), "grow")
-        if hmm:
-            grow_all = wire(st["f_t"].any() & ~st["thr_t"].any(), "grow_all")
-        else:
-            grow_all = st["grow_all"]
+        grow_all = wire(st["f_t"].any() & ~st["thr_t"].any(), "grow_all")
         grown = Mux(st["big"], Cat(grow[g].replicate(16) for g in range(groups)),
                     grow_all.replicate(W))
         fregion_t = Cat((st["ff_t"] <= i) & (st["fo_t"] > i) for i in range(W))
         s3 = {k: v for k, v in st.items() if k not in ("f_t", "thr_t", "base_t", "ff_t", "fo_t",
-                                                         "big", "last", "threshold", "grow_all")}
+                                                         "big", "last", "threshold")}
         # the cut node passes when count > floor(size * threshold / 100): size * threshold
         # here, the divide by 100 in s4 (both after the geometry of s2 is registered)
         for k in range(1, K + 1):
