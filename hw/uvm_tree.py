@@ -146,6 +146,10 @@ class UvmTreeEngine(wiring.Component):
         def carry(bundle: dict, stage: int) -> dict:
             return {k: reg(v, f"s{stage}_{k}") for k, v in bundle.items()}
 
+        def tree_leaves(bundle: dict):
+            """W-bit mask of the tree's leaves, [offset, leaf_count), from ``bundle``'s values."""
+            return Cat((bundle["offset"] <= i) & (bundle["leaf_count"] > i) for i in range(W))
+
         valid = in_valid
         for stage in sorted(keep - {LATENCY}):
             valid = reg(valid, f"s{stage}_valid")
@@ -232,8 +236,7 @@ class UvmTreeEngine(wiring.Component):
         st = carry(s2, 2)
 
         # s3: grow_fault_granularity, the tree's pages, eligible faults
-        valid_t = wire(Cat((st["offset"] <= i) & (st["leaf_count"] > i) for i in range(W)),
-                       "valid_t")
+        valid_t = wire(tree_leaves(st), "valid_t")
         if hmm:
             # pages outside the region shifted into the tree's range do not count
             for name in ("f_t", "thr_t", "base_t"):
@@ -323,9 +326,9 @@ class UvmTreeEngine(wiring.Component):
                       f"s7_sel{k}") for k in range(K + 1)}
         counter = reg(counter, "s7_counter")
         # the masks s8 applies, formed here from registered values so that s8 carries no
-        # comparator fan-out: the tree's leaves, and what the paths and filters keep / force
-        leaf_mask = reg(Cat((st["offset"] <= i) & (st["leaf_count"] > i) for i in range(W)),
-                        "s7_leaf_mask")
+        # comparator fan-out (the leaves again, cheaper than carrying s3's mask through
+        # four stages), and what the paths and filters keep / force
+        leaf_mask = reg(tree_leaves(st), "s7_leaf_mask")
         if hmm:
             in_block = Cat((st["region_first"] <= i) & (st["region_outer"] > i)
                            for i in range(W))

@@ -166,6 +166,7 @@ def build(board_name: str, top: str, config: str | None, nextpnr_opts: str = "")
 
     wrapper = SynthWrapper(block.build(**params))
     platform = make_platform(board)
+    options = nextpnr_options(board, nextpnr_opts)
     started = time.monotonic()
     try:
         platform.build(
@@ -173,7 +174,7 @@ def build(board_name: str, top: str, config: str | None, nextpnr_opts: str = "")
             name="top",
             build_dir=str(out_dir),
             do_program=False,
-            nextpnr_opts=nextpnr_options(board, nextpnr_opts),
+            nextpnr_opts=options,
         )
     except subprocess.CalledProcessError:
         raise SystemExit(f"error: {top} ({config}) on {board_name}: "
@@ -185,7 +186,7 @@ def build(board_name: str, top: str, config: str | None, nextpnr_opts: str = "")
         "top": top,
         "config": config,
         "params": params,
-        "nextpnr_opts": nextpnr_options(board, nextpnr_opts),
+        "nextpnr_opts": options,
         "input_port_bits": wrapper.input_bits,
         "output_port_bits": wrapper.output_bits,
         "target_mhz": board.target_mhz,

@@ -71,7 +71,6 @@ Printing statistics.
     assert counts["SB_LUT4"] == 121 and counts["SB_DFFSR"] == 302
 
 
-
 def test_tool_error_names_the_first_error_line(tmp_path):
     assert _tool_error(tmp_path) == "the toolchain failed"
     (tmp_path / "top.tim").write_text(
