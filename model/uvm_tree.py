@@ -738,3 +738,19 @@ def directed_hmm_batches(max_pages: int = PAGES_PER_BLOCK) -> list[dict]:
     add(0, W, (20, 31), 1 << 25, first_touch=True, preferred="dest")
     add(0, W, (20, 31), 1 << 25 | 1 << (W - 1), faulted_region=(21, 30))
     return out
+
+
+def engine_directed_batches(params: UvmTreeParams) -> list[dict]:
+    """The directed corners an engine built with ``params`` takes: the regular
+    corners, and the HMM corners too when it is built with ``hmm``."""
+    batches = directed_batches(params.max_pages)
+    if params.hmm:
+        batches += directed_hmm_batches(params.max_pages)
+    return batches
+
+
+def engine_random_batch(rng: random.Random, params: UvmTreeParams) -> dict:
+    """A random batch an engine built with ``params`` takes; half of them are HMM
+    blocks when it is built with ``hmm``."""
+    hmm = params.hmm and rng.random() < 0.5
+    return random_batch(rng, params.max_pages, hmm=hmm)

@@ -20,11 +20,10 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from model.uvm_tree import (
     UvmTreeParams,
-    directed_batches,
-    directed_hmm_batches,
+    engine_directed_batches,
+    engine_random_batch,
     pack_request,
     prefetch_hint,
-    random_batch,
     unpack_response,
 )
 
@@ -44,18 +43,6 @@ class UvmTreeTB:
         self.batches: list[dict] = []
         self.checked = 0
         self.hints = 0
-
-    def directed(self) -> list[dict]:
-        """Directed corners; an ``hmm`` engine also gets the HMM corners."""
-        batches = directed_batches(self.max_pages)
-        if self.params.hmm:
-            batches += directed_hmm_batches(self.max_pages)
-        return batches
-
-    def random_batch(self) -> dict:
-        """A random batch; on an ``hmm`` engine half of them are HMM blocks."""
-        hmm = self.params.hmm and random.random() < 0.5
-        return random_batch(random, self.max_pages, hmm=hmm)
 
     async def start(self) -> None:
         await start_clock_and_reset(self.dut)
@@ -95,7 +82,7 @@ async def directed_corners(dut):
     """Directed corners at full rate: model equality, latency, one result per cycle."""
     tb = UvmTreeTB(dut)
     await tb.start()
-    for batch in tb.directed():
+    for batch in engine_directed_batches(tb.params):
         await tb.send(batch)
     await tb.drain()
     ins = [cycle for cycle, _ in tb.source.sent]
@@ -104,7 +91,7 @@ async def directed_corners(dut):
     assert ins == list(range(ins[0], ins[0] + len(ins))), "input was stalled"
     # latency: one batch alone, from its input handshake to its output handshake
     before = len(tb.sink.items)
-    await tb.send(directed_batches(tb.max_pages)[0])
+    await tb.send(engine_directed_batches(tb.params)[0])
     cycles = 0
     while len(tb.sink.items) == before and cycles < 10 * tb.latency:
         await RisingEdge(dut.clk)
@@ -120,7 +107,7 @@ async def random_full_rate(dut):
     tb = UvmTreeTB(dut)
     await tb.start()
     for _ in range(bench_args()["random"]):
-        await tb.send(tb.random_batch())
+        await tb.send(engine_random_batch(random, tb.params))
     await tb.drain()
 
 
@@ -130,5 +117,5 @@ async def random_stalled(dut):
     tb = UvmTreeTB(dut, idle_prob=0.25, ready_prob=0.5)
     await tb.start()
     for _ in range(bench_args()["stalled"]):
-        await tb.send(tb.random_batch())
+        await tb.send(engine_random_batch(random, tb.params))
     await tb.drain()

@@ -13,8 +13,8 @@ from hw.uvm_tree_sim import run_engine
 from model.uvm_tree import (
     HintResult,
     UvmTreeParams,
-    directed_batches,
-    directed_hmm_batches,
+    engine_directed_batches,
+    engine_random_batch,
     engine_reference,
     pack_request,
     prefetch_hint,
@@ -304,12 +304,10 @@ def check_against_model(batches, results):
 )
 def test_engine_matches_model(max_pages, randoms, pipelined, hmm):
     rng = random.Random(max_pages)
-    batches = directed_batches(max_pages)
-    if hmm:  # HMM corners, then random batches half of them HMM blocks
-        batches += directed_hmm_batches(max_pages)
-    batches += [random_batch(rng, max_pages, hmm=hmm and rng.random() < 0.5)
-                for _ in range(randoms)]
     params = UvmTreeParams(max_pages, pipelined, hmm)
+    # with hmm: the HMM corners too, and half of the random batches HMM blocks
+    batches = engine_directed_batches(params)
+    batches += [engine_random_batch(rng, params) for _ in range(randoms)]
     results = run_engine(params, batches)
     check_against_model(batches, results)
     # II = 1 and a fixed latency whatever the number of faults

@@ -19,10 +19,9 @@ from pathlib import Path
 from model.uvm_tree import (
     PAGES_PER_BLOCK,
     UvmTreeParams,
-    directed_batches,
-    directed_hmm_batches,
+    engine_directed_batches,
+    engine_random_batch,
     prefetch_hint,
-    random_batch,
 )
 
 DRIVER_US_PER_BATCH = 1.4  # uvm_perf_prefetch_get_hint_va_block, -O2, on these machines' CPUs
@@ -97,11 +96,8 @@ def run(quick: bool) -> None:
     count = 200 if quick else 3000
     print()
     for params in (UvmTreeParams(), UvmTreeParams(hmm=True)):
-        batches = directed_batches()
-        if params.hmm:
-            batches += directed_hmm_batches()
-        batches += [random_batch(rng, hmm=params.hmm and rng.random() < 0.5)
-                    for _ in range(count)]
+        batches = engine_directed_batches(params)
+        batches += [engine_random_batch(rng, params) for _ in range(count)]
         start = time.perf_counter()
         _, _, results = _engine_run(batches, params)
         bad = sum(r != prefetch_hint(**b) for r, b in zip(results, batches, strict=True))
