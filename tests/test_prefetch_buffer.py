@@ -411,6 +411,17 @@ def test_rtl_random_traffic_matches_model(geometry):
     assert c.hits > 0 and c.misses > 0 and c.issued > 0
 
 
+def check_directed(p, lk, pf, expect, cycles):
+    """Directed run with a 1-cycle host: the model's (cycle, kind) results are
+    ``expect``, the RTL's kinds too, and the RTL equals the model; returns the model run."""
+    run = PrefetchBuffer(p, HostMemory(8, word_init, (1,))).run(lk, pf)
+    assert kinds(run) == expect
+    obs = simulate_rtl(p, lk, pf, [], HostMemory(8, word_init, (1,)), cycles=cycles)
+    assert [r[0] for r in obs["results"]] == [int(k) for _, k in expect]
+    check_against_model(p, obs, [], (1,), (0,))
+    return run
+
+
 def test_late_write_in_the_completion_cycle_cancels_the_line():
     # accept 0, request 1, beats 2..9: a write at 9 is late and cancels; at 10 it hits.
     p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=1, ways=2, max_fills=2)
@@ -419,13 +430,8 @@ def test_late_write_in_the_completion_cycle_cancels_the_line():
     pf = [PrefetchRequest(0, 0x00), PrefetchRequest(20, 0x40)]
     # line 1: accept 20, request 21, beats 22..29, hits from 30
     expect = [(9, LATE), (12, MISS), (30, HIT), (31, HIT)]
-    model = PrefetchBuffer(p, HostMemory(8, word_init, (1,)))
-    run = model.run(lk, pf)
-    assert kinds(run) == expect
+    run = check_directed(p, lk, pf, expect, cycles=40)
     assert run.results[3].data == (word_init(8) & ~0xFF) | 0x22
-    obs = simulate_rtl(p, lk, pf, [], HostMemory(8, word_init, (1,)), cycles=40)
-    assert [r[0] for r in obs["results"]] == [int(k) for _, k in expect]
-    check_against_model(p, obs, [], (1,), (0,))
 
 
 def test_rtl_4k_lines_wide_words():
@@ -454,11 +460,7 @@ def test_lookup_touch_comes_before_allocation_touch():
     pf = [PrefetchRequest(0, 0x00), PrefetchRequest(0, 0x40), PrefetchRequest(20, 0x80),
           PrefetchRequest(35, 0xC0)]
     expect = [(19, HIT), (20, HIT), (50, MISS), (51, HIT)]
-    run = PrefetchBuffer(p, HostMemory(8, word_init, (1,))).run(lk, pf)
-    assert kinds(run) == expect
-    obs = simulate_rtl(p, lk, pf, [], HostMemory(8, word_init, (1,)), cycles=70)
-    assert [r[0] for r in obs["results"]] == [int(k) for _, k in expect]
-    check_against_model(p, obs, [], (1,), (0,))
+    check_directed(p, lk, pf, expect, cycles=70)
 
 
 def test_same_cycle_lookup_touch_is_kept_by_the_allocation():
@@ -470,8 +472,4 @@ def test_same_cycle_lookup_touch_is_kept_by_the_allocation():
     pf = [PrefetchRequest(0, a) for a in (0x00, 0x40, 0x80, 0xC0)]
     pf += [PrefetchRequest(40, 0x100), PrefetchRequest(60, 0x140)]
     expect = [(40, HIT), (70, HIT), (71, MISS), (72, HIT)]
-    run = PrefetchBuffer(p, HostMemory(8, word_init, (1,))).run(lk, pf)
-    assert kinds(run) == expect
-    obs = simulate_rtl(p, lk, pf, [], HostMemory(8, word_init, (1,)), cycles=90)
-    assert [r[0] for r in obs["results"]] == [int(k) for _, k in expect]
-    check_against_model(p, obs, [], (1,), (0,))
+    check_directed(p, lk, pf, expect, cycles=90)
