@@ -298,8 +298,9 @@ class HostMemory:
         """True while a requested fill has beats left to deliver."""
         return bool(self._queue)
 
-    def present(self, cycle: int) -> int | None:
-        """Data of the beat offered at ``cycle`` (valid high), or None when idle."""
+    def next_beat(self) -> int | None:
+        """First cycle the next beat is offered (held from then on until accepted), or
+        None when no fill has beats left."""
         if not self._queue:
             return None
         if self._avail is None:
@@ -308,7 +309,17 @@ class HostMemory:
             if self._last_accept is not None:
                 start = max(start, self._last_accept + 1)
             self._avail = start + self.gaps[self._beats_done % len(self.gaps)]
-        if cycle < self._avail:
+        return self._avail
+
+    @property
+    def always_ready(self) -> bool:
+        """True when the host takes a fill request in every cycle."""
+        return all(self.request_ready)
+
+    def present(self, cycle: int) -> int | None:
+        """Data of the beat offered at ``cycle`` (valid high), or None when idle."""
+        avail = self.next_beat()
+        if avail is None or cycle < avail:
             return None
         return self.read_word(self._queue[0][1] + self._beat)
 
@@ -354,6 +365,7 @@ class PrefetchBuffer:
         self.counters = Counters()
         self.cycle = 0
         self._last_prefetch_accept = -1
+        self._entry_of: dict[int, int] = {}  # line -> entry that last held its tag
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -462,6 +474,9 @@ class PrefetchBuffer:
         e = s * p.ways + w
         if self.valid[e] and not self.used[e]:
             c.useless += 1
+        if self._entry_of.get(self.tag[e]) == e:
+            del self._entry_of[self.tag[e]]
+        self._entry_of[line] = e
         self.tag[e] = line
         self.valid[e] = False
         self.pending[e] = True
@@ -496,7 +511,52 @@ class PrefetchBuffer:
         self.sets_log2 = cfg.sets_log2
         self.active_ways = cfg.ways
 
+    # -- queries -----------------------------------------------------------------------------
+
+    def present(self, line: int) -> bool:
+        """True when a lookup of ``line`` (a line number) now would hit or be late."""
+        e = self._entry_of.get(line)
+        if e is None or not (self.valid[e] or self.pending[e]):
+            return False
+        return e // self._ways == self._set_of(line) and e % self._ways < self.active_ways
+
+    def present_mask(self, first_line: int, count: int) -> int:
+        """Bit i set when line ``first_line + i`` is present (valid or filling), i < count."""
+        mask = 0
+        for i in range(count):
+            if first_line + i in self._entry_of and self.present(first_line + i):
+                mask |= 1 << i
+        return mask
+
+    @property
+    def idle(self) -> bool:
+        """No fill queued, in flight or being delivered."""
+        return not self.inflight and not self.fill_queue and not self.host.busy
+
     # -- driver ------------------------------------------------------------------------------
+
+    def _next_event(self, t, lks, li, cfgs, ci, pfs, until) -> int:
+        """First cycle >= t at which an input arrives, a prefetch can be taken, a fill
+        request can issue or a fill beat is offered. Nothing changes state in the
+        cycles before it, so the driver skips them (an exact shortcut)."""
+        events = []
+        if li < len(lks):
+            events.append(lks[li].cycle)
+        if ci < len(cfgs):
+            events.append(cfgs[ci].cycle)
+        if pfs and len(self.inflight) < self.p.max_fills:
+            events.append(max(pfs[0].cycle, self._last_prefetch_accept + 1))
+        if self.fill_queue:
+            if not self.host.always_ready:
+                return t
+            events.append(self.fill_queue[0][0])
+        if self.inflight:
+            beat = self.host.next_beat()
+            if beat is not None:
+                events.append(beat)
+        if until is not None:
+            events.append(until)
+        return max(t, min(events)) if events else t
 
     def run(
         self,
@@ -578,7 +638,7 @@ class PrefetchBuffer:
             if ci < len(cfgs) and cfgs[ci].cycle == t:
                 self._configure(cfgs[ci])
                 ci += 1
-            t += 1
+            t = self._next_event(t + 1, lks, li, cfgs, ci, pfs, until)
         self.cycle = t
         out.end_cycle = t
         out.counters = Counters(**self.counters.as_dict())

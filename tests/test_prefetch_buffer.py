@@ -473,3 +473,59 @@ def test_same_cycle_lookup_touch_is_kept_by_the_allocation():
     pf += [PrefetchRequest(40, 0x100), PrefetchRequest(60, 0x140)]
     expect = [(40, HIT), (70, HIT), (71, MISS), (72, HIT)]
     check_directed(p, lk, pf, expect, cycles=90)
+
+
+def random_inputs(rng, p, n=300, lines=24, gap_choices=(1, 1, 2, 5, 40, 300)):
+    lk, pf = [], []
+    t = 0
+    for _ in range(n):
+        t += rng.choice(gap_choices)
+        write = rng.random() < 0.3
+        lk.append(Lookup(t, rng.randrange(lines) * p.line_bytes, 1, write,
+                         rng.getrandbits(8) if write else 0))
+        for _ in range(rng.choice((0, 0, 1, 3))):
+            pf.append(PrefetchRequest(t, rng.randrange(lines) * p.line_bytes))
+    cfgs = [ConfigChange(t // 3, max(0, p.set_bits - 1), max(1, p.ways - 1)),
+            ConfigChange(2 * t // 3, p.set_bits, p.ways)]
+    return lk, pf, cfgs
+
+
+@pytest.mark.parametrize("latency", [1, 9, 60])
+def test_skipping_idle_cycles_changes_nothing(monkeypatch, rng, latency):
+    """The driver jumps over cycles in which nothing can happen; stepping every cycle
+    instead gives the same results, handshakes, fills and counters."""
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=4, ways=2, word_bytes=8,
+                             max_fills=2)
+    lk, pf, cfgs = random_inputs(rng, p)
+
+    def go():
+        buffer = PrefetchBuffer(p, HostMemory(8, word_init, (latency,), (0, 2)))
+        return buffer.run(lk, pf, cfgs)
+
+    fast = go()
+    monkeypatch.setattr(PrefetchBuffer, "_next_event", lambda self, t, *rest: t)
+    slow = go()
+    assert fast.results == slow.results and fast.prefetch_accepts == slow.prefetch_accepts
+    assert fast.fill_requests == slow.fill_requests and fast.end_cycle == slow.end_cycle
+    assert fast.counters == slow.counters
+
+
+def test_present_agrees_with_the_lookup_rule(rng):
+    """``present`` / ``present_mask`` say what a lookup would find (hit or late), through
+    allocations, evictions and configuration changes."""
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=4, ways=2, word_bytes=8,
+                             max_fills=3)
+    lk, pf, cfgs = random_inputs(rng, p, n=120, lines=20)
+    buffer = PrefetchBuffer(p, HostMemory(8, word_init, (7,)))
+    t = 0
+    for step in range(0, len(lk), 10):
+        piece = lk[step:step + 10]
+        stop = piece[-1].cycle + 1
+        buffer.run(piece, [x for x in pf if t <= x.cycle < stop],
+                   [c for c in cfgs if t <= c.cycle < stop], until=stop)
+        t = stop
+        for line in range(20):
+            found = buffer._find(buffer._set_of(line), line) is not None
+            assert buffer.present(line) == found, (step, line)
+        expected = sum(1 << i for i in range(20) if buffer.present(i))
+        assert buffer.present_mask(0, 20) == expected
