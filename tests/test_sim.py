@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim import __main__ as sim_main
+from sim.cli import main as sim_main
 from sim.report import format_table
 from sim.scenario import default_scenario, mixed_streams
 from sim.stages.record import page_log, write_log
@@ -64,7 +64,8 @@ def test_baseline_logs_by_hand():
 
 def test_make_sim_main_prints_every_stage(capsys, tmp_path):
     out_json = tmp_path / "s.json"
-    assert sim_main.main(["--requests", "500", "--stages", "record", "--json", str(out_json)]) == 0
+    args = ["run", "--requests", "500", "--stages", "record", "--json", str(out_json)]
+    assert sim_main(args) == 0
     text = capsys.readouterr().out
     assert "[record]" in text and "0 mismatches" in text
     assert out_json.exists()
@@ -73,7 +74,7 @@ def test_make_sim_main_prints_every_stage(capsys, tmp_path):
 def test_make_sim_rejects_a_bad_trace(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_text("cycle,addr,length,tag,write\n0,0x10,-1,0,1\n")
-    assert sim_main.main(["--trace", str(path), "--stages", "record"]) == 2
+    assert sim_main(["run", "--trace", str(path), "--stages", "record"]) == 2
     assert "bad.csv:2" in capsys.readouterr().err
 
 

@@ -17,6 +17,7 @@ from hw.dra_sim import simulate
 from model import dra as dra_model
 from model.dra import DraConfig, Request, conservation_errors, offline_optimum
 from model.record import CloseReason
+from sim.system.report import number
 
 PAGE = 4096
 MB = 1 << 20
@@ -48,21 +49,24 @@ def run(scenario) -> list[str]:
     if problems:
         raise AssertionError("dra model: " + "; ".join(problems))
     writes = [r for r in reqs if r.write]
-    mb = sum(r.length for r in writes) / MB
-    optimum = offline_optimum(reqs, cfg)
-    pages = page_records(reqs)
-    n = len(res.records)
-    reasons = Counter(CloseReason(r.reason).name.lower() for r in res.records)
-    lines = [
-        f"dra: {len(writes)} writes, {mb:.2f} MB -> {n} records with K={ENTRIES}, window "
-        f"{window} cycles (1 ms at {scenario.clock_mhz:g} MHz), proximity 0, tags on",
-        f"dra: records per MB written: {n / mb:.2f} (offline optimum {optimum / mb:.2f}, "
-        f"page log {pages / mb:.1f}, one per write {len(writes) / mb:.1f}); "
-        f"{n / max(optimum, 1):.2f}x the optimum",
-        "dra: closed by "
-        + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
-        + f"; {res.counters['merges']} merges, {res.counters['stall_cycles']} stall cycles",
-    ]
+    if not writes:
+        lines = ["dra: the scenario has no writes, so no records"]
+    else:
+        mb = sum(r.length for r in writes) / MB
+        optimum = offline_optimum(reqs, cfg)
+        pages = page_records(reqs)
+        n = len(res.records)
+        reasons = Counter(CloseReason(r.reason).name.lower() for r in res.records)
+        lines = [
+            f"dra: {len(writes)} writes, {number(mb)} MB -> {n} records with K={ENTRIES}, "
+            f"window {window} cycles (1 ms at {scenario.clock_mhz:g} MHz), proximity 0, tags on",
+            f"dra: records per MB written: {number(n / mb)} (offline optimum "
+            f"{number(optimum / mb)}, page log {number(pages / mb)}, one per write "
+            f"{number(len(writes) / mb)}); {n / max(optimum, 1):.2f}x the optimum",
+            "dra: closed by "
+            + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items()))
+            + f"; {res.counters['merges']} merges, {res.counters['stall_cycles']} stall cycles",
+        ]
     rtl_reqs = reqs[:RTL_SLICE]
     rtl_cfg = DraConfig(entries=ENTRIES, window=64, ring_slots=16)
     sim = simulate(rtl_reqs, rtl_cfg)

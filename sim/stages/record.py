@@ -14,6 +14,7 @@ from amaranth.sim import Simulator
 
 from hw.record import RecordCodec
 from model.record import RECORD_BYTES, CloseReason, Record
+from sim.system.report import number
 
 PAGE = 4096
 RTL_SLICE = 64
@@ -68,11 +69,14 @@ def run(scenario) -> list[str]:
     if mismatches:
         raise AssertionError(f"RTL RecordCodec disagrees with the model on {mismatches} records")
     megabytes = sum(r.length for r in scenario.requests if r.write) / 2**20
+    check = (f"record format: {len(words)} records packed by the model, the first "
+             f"{len(rtl_words)} also by the RTL codec: 0 mismatches")
+    if not per_write:
+        return ["the scenario has no writes, so neither log holds a record", check]
     return [
         f"one record per write: {len(per_write)} records "
-        f"({len(per_write) / megabytes:.1f}/MB, {len(per_write) * RECORD_BYTES} ring bytes)",
+        f"({number(len(per_write) / megabytes)}/MB, {len(per_write) * RECORD_BYTES} ring bytes)",
         f"page-granular log:    {len(per_page)} records "
-        f"({len(per_page) / megabytes:.1f}/MB, {len(per_page) * RECORD_BYTES} ring bytes)",
-        f"record format: {len(words)} records packed by the model, the first "
-        f"{len(rtl_words)} also by the RTL codec: 0 mismatches",
+        f"({number(len(per_page) / megabytes)}/MB, {len(per_page) * RECORD_BYTES} ring bytes)",
+        check,
     ]

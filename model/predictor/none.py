@@ -1,0 +1,12 @@
+"""``none``: no prefetching; only faulted pages migrate."""
+
+from __future__ import annotations
+
+from model.predictor.base import BlockFaults, Predictor
+
+
+class NoPrefetch(Predictor):
+    name = "none"
+
+    def prefetch(self, faults: BlockFaults) -> int:
+        return 0
