@@ -122,15 +122,17 @@ def summary_table(comparisons: Sequence[Comparison]) -> str:
                        if n in c.policies else "" for n in names])
     lines = ["faults / speedup vs none per workload:",
              format_table(["workload", "preset", "oversub"] + names, rows)]
-    gaps = [(c.policies["uvm"].faults - c.policies["oracle"].faults, c) for c in comparisons
-            if "uvm" in c.policies and "oracle" in c.policies]
-    if gaps:
+    for preset in dict.fromkeys(c.preset for c in comparisons):
+        gaps = [(c.policies["uvm"].faults - c.policies["oracle"].faults, c) for c in comparisons
+                if c.preset == preset and "uvm" in c.policies and "oracle" in c.policies]
+        if not gaps:
+            continue
         gap, c = max(gaps, key=lambda g: g[0] / max(1, g[1].policies["none"].faults))
         base = c.policies["none"].faults
-        lines.append(f"uvm is furthest from the oracle on {c.workload} ({c.preset}, "
-                     f"{c.oversubscription:.0%}): {c.policies['uvm'].faults:,} faults against "
-                     f"{c.policies['oracle'].faults:,} ({gap / max(base, 1):.1%} of none's "
-                     f"{base:,} faults)")
+        lines.append(f"{preset}: uvm is furthest from the oracle on {c.workload} at "
+                     f"{c.oversubscription:.0%}: {c.policies['uvm'].faults:,} faults against "
+                     f"{c.policies['oracle'].faults:,}, a gap of {gap / max(base, 1):.1%} of "
+                     f"none's {base:,} faults")
     return "\n".join(lines)
 
 
