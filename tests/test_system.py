@@ -313,6 +313,19 @@ def test_compare_json_is_numbers_with_the_documented_fields(tmp_path):
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_cost_flags_change_the_time_only(tmp_path):
+    def time_of(*flags):
+        assert sim_main(["compare", "--workload", "pagerank", "--policies", "none", *flags,
+                         *outputs(tmp_path)]) == 0
+        stats = json.loads((tmp_path / "o.json").read_text())["policies"]["none"]
+        return stats["faults"], stats["fault_batches"], stats["service_us"]
+
+    faults, batches, service = time_of()
+    assert time_of("--batch-us", "90")[:2] == (faults, batches)
+    assert time_of("--batch-us", "90")[2] == pytest.approx(service + 45 * batches)
+    assert time_of("--pcie-a", "24")[2] < service
+
+
 def test_several_workloads_give_one_object_each(tmp_path):
     out = tmp_path / "c.json"
     assert sim_main(["compare", "--workload", "strided,sequential", "--policies", "none,uvm",

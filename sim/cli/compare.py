@@ -83,6 +83,10 @@ def build_parser(main_job: bool) -> Parser:
     parser.add_argument("--batch-us", type=positive_float("--batch-us"),
                         help="service latency of one batch (us; default: the preset's, 45 for "
                         "gpu-uvm)")
+    parser.add_argument("--pcie-a", type=positive_float("--pcie-a"),
+                        help="PCIe curve: bandwidth (2a/pi) atan(b KiB) GiB/s (default a = 12)")
+    parser.add_argument("--pcie-b", type=positive_float("--pcie-b"),
+                        help="PCIe curve constant b (default 0.07292)")
     parser.add_argument("--json", default="build/sim/compare.json", help="JSON output")
     parser.add_argument("--csv", default="build/sim/compare.csv", help="CSV output")
     parser.add_argument("--plot", default="build/sim/compare.png", help="PNG plot output")
@@ -102,8 +106,11 @@ def _preset(args, name: str):
         changes["window_us"] = args.window_us
     if args.batch_faults is not None:
         changes["batch_faults"] = args.batch_faults
-    if args.batch_us is not None:
-        changes["cost"] = dataclasses.replace(preset.cost, batch_us=args.batch_us)
+    cost = {name: value for name, value in (("batch_us", args.batch_us),
+                                            ("pcie_a", args.pcie_a), ("pcie_b", args.pcie_b))
+            if value is not None}
+    if cost:
+        changes["cost"] = dataclasses.replace(preset.cost, **cost)
     return dataclasses.replace(preset, **changes) if changes else preset
 
 
