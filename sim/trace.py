@@ -1,10 +1,4 @@
-"""Timed access traces: the request record, a columnar form, and the CSV file format.
-
-A trace file is CSV with the header ``cycle,addr,length,tag,write``: one
-access per line, cycles non-decreasing, addresses and lengths as decimal or
-``0x`` hex, ``write`` as 1/0. Blank lines and lines starting with ``#`` are
-ignored. Any malformed line raises ``TraceError`` naming file, line and field;
-nothing is read past it.
+"""Timed access traces: the request record and its columnar form.
 
 Two forms of the same data:
 
@@ -12,15 +6,15 @@ Two forms of the same data:
 - :class:`AccessChunk`, numpy columns of consecutive accesses; an
   :class:`AccessTrace` is a named, re-iterable stream of chunks, so a long
   trace never needs all of itself in memory at once.
+
+Trace files (CSV and NPZ) are read and written by ``sim/tracefile.py``.
 """
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +22,6 @@ ADDRESS_BITS = 64
 TAG_BITS = 8
 MAX_LENGTH = (1 << 40) - 1
 """Longest access of a trace (1 TiB - 1): blocks that take less split it (``split_requests``)."""
-HEADER = ("cycle", "addr", "length", "tag", "write")
 CHUNK_ACCESSES = 1 << 16
 _TOP = 1 << ADDRESS_BITS
 
@@ -141,8 +134,10 @@ class AccessChunk:
                                  self.tag.tolist(), self.write.tolist(), strict=True):
             yield DmaRequest(c, a, n, t, w)
 
-    def validate(self, where: str, first_index: int, previous_cycle: int) -> None:
-        """Raise TraceError naming access ``first_index + i`` of ``where`` for the first bad one."""
+    def validate(self, where: str, first_index: int, previous_cycle: int,
+                 noun: str = "access") -> None:
+        """Raise TraceError naming ``noun`` ``first_index + i`` of ``where`` for the first
+        bad one (``noun`` is "row" for a file's rows)."""
         n = len(self)
         columns = (self.addr, self.length, self.tag, self.write)
         if any(len(c) != n for c in columns):
@@ -169,7 +164,7 @@ class AccessChunk:
                                  f"{self.length[bad[0]]} runs past the address space"))
         if problems:
             index, text = min(problems, key=lambda p: p[0])
-            raise TraceError(f"{where}: access {first_index + int(index)}: {text}")
+            raise TraceError(f"{where}: {noun} {first_index + int(index)}: {text}")
 
 
 class AccessTrace:
@@ -226,118 +221,3 @@ class AccessTrace:
                 yield AccessChunk.from_requests(items[start:start + CHUNK_ACCESSES])
 
         return cls(name, source, clock_mhz=clock_mhz, description=description)
-
-
-# ---------------------------------------------------------------------------
-# CSV files
-
-
-def _parse_int(text: str, field: str, where: str) -> int:
-    try:
-        return int(text.strip(), 0)
-    except ValueError:
-        raise TraceError(f"{where}: field {field!r} = {text!r} is not an integer") from None
-
-
-def _csv_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, text) of the non-blank, non-comment lines; TraceError on binary data."""
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            for number, line in enumerate(handle, start=1):
-                if "\x00" in line:
-                    raise TraceError(f"{path}:{number}: binary data (a NUL byte): "
-                                     "not a CSV trace")
-                if line.strip() and not line.startswith("#"):
-                    yield number, line
-    except UnicodeDecodeError as exc:
-        raise TraceError(f"{path}: byte {exc.start} is not UTF-8 text: not a CSV trace") from None
-    except IsADirectoryError:
-        raise TraceError(f"{path}: is a directory, not a trace file") from None
-
-
-def _csv_chunks(path: Path, chunk_lines: int) -> Iterator[AccessChunk]:
-    lines = _csv_lines(path)
-    first = next(lines, None)
-    if first is None or tuple(h.strip() for h in next(csv.reader([first[1]]))) != HEADER:
-        raise TraceError(f"{path}: first line must be the header {','.join(HEADER)}")
-    rows: list[tuple[int, int, int, int, bool]] = []
-    previous = -1
-    for line_number, line in lines:
-        fields = line.rstrip("\r\n").split(",")
-        where = f"{path}:{line_number}"
-        if len(fields) != len(HEADER):
-            fields = next(csv.reader([line]))
-            if len(fields) != len(HEADER):
-                raise TraceError(f"{where}: {len(fields)} fields, expected {len(HEADER)}")
-        cycle, addr, length, tag, write = (
-            _parse_int(text, field, where) for field, text in zip(HEADER, fields, strict=True))
-        if write not in (0, 1):
-            raise TraceError(f"{where}: field 'write' must be 0 or 1")
-        try:
-            DmaRequest(cycle, addr, length, tag, bool(write))
-        except TraceError as exc:
-            raise TraceError(f"{where}: {exc}") from None
-        if cycle < previous:
-            raise TraceError(f"{where}: cycle {cycle} is before the previous line's")
-        previous = cycle
-        rows.append((cycle, addr, length, tag, bool(write)))
-        if len(rows) == chunk_lines:
-            yield _rows_to_chunk(rows)
-            rows = []
-    if rows:
-        yield _rows_to_chunk(rows)
-
-
-def _rows_to_chunk(rows) -> AccessChunk:
-    cycle, addr, length, tag, write = zip(*rows, strict=True)
-    return AccessChunk(np.array(cycle, np.int64), np.array(addr, np.uint64),
-                       np.array(length, np.int64), np.array(tag, np.uint8),
-                       np.array(write, bool))
-
-
-def open_trace(path: str | Path, *, clock_mhz: float,
-               chunk_lines: int = CHUNK_ACCESSES) -> AccessTrace:
-    """A CSV trace file as an :class:`AccessTrace`, read in chunks as it is consumed.
-
-    Raises TraceError at once if the file cannot be opened or its header is wrong;
-    any later malformed line raises TraceError naming the file and line.
-    """
-    path = Path(path)
-    if path.is_dir():
-        raise TraceError(f"{path}: is a directory, not a trace file")
-    try:
-        path.open("rb").close()
-    except OSError as exc:
-        raise TraceError(f"{path}: cannot be read ({exc.strerror})") from None
-    trace = AccessTrace(path.stem, lambda: _csv_chunks(path, chunk_lines), clock_mhz=clock_mhz,
-                        description=f"trace file {path}", checked=True, origin=str(path))
-    next(iter(_csv_chunks(path, 1)), None)  # the header and first line, checked now
-    return trace
-
-
-def read_trace(path: str | Path) -> list[DmaRequest]:
-    """Requests of a CSV trace file (format in the module docstring)."""
-    return list(open_trace(path, clock_mhz=1.0).requests())
-
-
-def write_trace(path: str | Path, requests: Iterable[DmaRequest]) -> None:
-    """Write requests as a CSV trace file."""
-    with Path(path).open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(HEADER)
-        for r in requests:
-            writer.writerow((r.cycle, hex(r.addr), r.length, r.tag, int(r.write)))
-
-
-def write_trace_chunks(path: str | Path, chunks: Iterable[AccessChunk]) -> int:
-    """Write chunks as a CSV trace file; returns the number of accesses written."""
-    count = 0
-    with Path(path).open("w", newline="") as handle:
-        handle.write(",".join(HEADER) + "\n")
-        for chunk in chunks:
-            for c, a, n, t, w in zip(chunk.cycle.tolist(), chunk.addr.tolist(),
-                                     chunk.length.tolist(), chunk.tag.tolist(),
-                                     chunk.write.tolist(), strict=True):
-                handle.write(f"{c},{a:#x},{n},{t},{int(w)}\n")
-            count += len(chunk)
-    return count

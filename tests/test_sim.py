@@ -6,7 +6,8 @@ from sim.cli import main as sim_main
 from sim.report import format_table
 from sim.scenario import default_scenario, mixed_streams
 from sim.stages.record import page_log, write_log
-from sim.trace import DmaRequest, TraceError, check_order, read_trace, write_trace
+from sim.trace import DmaRequest, TraceError, check_order
+from sim.tracefile import read_trace, write_trace
 
 
 def test_trace_round_trip(tmp_path):

@@ -463,7 +463,7 @@ def test_units_to_mask_round_trip():
 def test_trace_streams_in_chunks_and_checks_order_across_them(tmp_path):
     lines = "".join(f"{i},{i * 64:#x},64,0,0\n" for i in range(10)) + "3,0x0,64,0,0\n"
     path = write(tmp_path, "t.csv", HEADER + lines)
-    from sim.trace import open_trace
+    from sim.tracefile import open_trace
     trace = open_trace(path, clock_mhz=1, chunk_lines=4)
     with pytest.raises(TraceError, match=r"t.csv:12: cycle 3"):
         list(trace.chunks())

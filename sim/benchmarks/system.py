@@ -40,13 +40,13 @@ from sim import workloads
 from sim.system.compare import PRESETS
 from sim.system.loop import run_policy
 from sim.system.windows import WindowedTrace
-from sim.trace import open_trace, write_trace_chunks
+from sim.tracefile import open_trace, write_trace_file
 name, params = sys.argv[1], json.loads(sys.argv[2])
 csv_file = params.pop("csv", False)
 trace = workloads.build(name, **params).trace
 if csv_file:
     path = os.path.join(tempfile.mkdtemp(), "trace.csv")
-    write_trace_chunks(path, trace.chunks())
+    write_trace_file(path, trace.chunks(), clock_mhz=trace.clock_mhz)
     trace = open_trace(path, clock_mhz=trace.clock_mhz)
 preset = PRESETS["gpu-uvm"]
 started = time.perf_counter()

@@ -24,7 +24,8 @@ from sim import workloads
 from sim.cli import Parser, UsageError, positive_float, positive_int
 from sim.system import report
 from sim.system.compare import PRESETS, check_policies, compare, workload_params
-from sim.trace import TraceError, open_trace
+from sim.trace import TraceError
+from sim.tracefile import open_trace
 
 DEFAULT_TRACE_CLOCK_MHZ = workloads.CLOCK_MHZ
 DEFAULT_OVERSUBSCRIPTION = "1"

@@ -19,7 +19,8 @@ import sim.stages
 from sim.cli import Parser, UsageError, positive_float, positive_int
 from sim.scenario import Scenario, default_scenario
 from sim.system.report import check_output_path, number, write_json
-from sim.trace import TraceError, read_trace, split_requests
+from sim.trace import TraceError, split_requests
+from sim.tracefile import read_trace
 
 PIPELINE_ORDER = ("record", "dra", "uvm_tree", "prefetch_buffer")
 DEFAULT_TRACE_CLOCK_MHZ = 250.0
