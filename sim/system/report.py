@@ -169,21 +169,23 @@ def plot_png(comparisons: Sequence[Comparison]) -> bytes:
     fig, axes = plt.subplots(2, 1, figsize=(max(8, 1.3 * len(labels) + 3), 8))
     for k, name in enumerate(names):
         xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(comparisons))]
-        faults = [c.policies[name].faults / max(1, c.policies.get("none", c.policies[name]).faults)
-                  if name in c.policies else 0 for c in comparisons]
+        faults = [max(c.policies[name].faults, 0.5) / max(1, c.policies.get(
+            "none", c.policies[name]).faults) if name in c.policies else 0 for c in comparisons]
         speedup = [c.policies[name].speedup_vs_none if name in c.policies else 0
                    for c in comparisons]
         axes[0].bar(xs, faults, width, label=name)
         axes[1].bar(xs, speedup, width, label=name)
-    axes[0].set_ylabel("faults / faults of none")
-    axes[0].set_title("Faults per policy (lower is better)")
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("faults / faults of none (log)")
+    axes[0].set_title("Faults per policy relative to no prefetching (lower is better)")
     axes[1].set_ylabel("speedup vs none")
     axes[1].set_title("Time per policy: speedup over no prefetching (higher is better)")
     axes[1].axhline(1.0, color="grey", linewidth=0.8)
     for ax in axes:
         ax.set_xticks(range(len(labels)), labels, fontsize=8)
-        ax.legend(fontsize=8, ncols=min(6, len(names)))
-    fig.tight_layout()
+    handles, legend = axes[0].get_legend_handles_labels()
+    fig.legend(handles, legend, loc="upper center", ncols=min(8, len(names)), fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     out = io.BytesIO()
     fig.savefig(out, format="png", dpi=110)
     plt.close(fig)
