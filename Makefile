@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml scripts/setup-venv.sh
 	@touch $@
 
 tools:
-	@sh scripts/ensure-iverilog.sh
+	@sh scripts/ensure-debian-tool.sh iverilog "Icarus Verilog" iverilog vvp
+	@sh scripts/ensure-debian-tool.sh valgrind "valgrind (for python -m sim record)" valgrind
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) tests

@@ -20,14 +20,13 @@ nothing behind.
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from sim.files import atomic_file
 from sim.trace import CHUNK_ACCESSES, AccessChunk, AccessTrace, DmaRequest, TraceError
 
 HEADER = ("cycle", "addr", "length", "tag", "write")
@@ -276,20 +275,11 @@ def write_trace_file(path: str | Path, chunks: Iterable[AccessChunk], *,
     into place; returns the number of accesses. Nothing is left if writing fails."""
     path = Path(path)
     kind = trace_format(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        if kind == "csv":
-            with os.fdopen(handle, "w", newline="") as out:
-                count = _write_csv(out, chunks)
-        else:
-            with os.fdopen(handle, "wb") as out:
-                count = _write_npz(out, chunks, clock_mhz)
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
-    return count
+    if kind == "csv":
+        with atomic_file(path, "w", newline="") as out:
+            return _write_csv(out, chunks)
+    with atomic_file(path, "wb") as out:
+        return _write_npz(out, chunks, clock_mhz)
 
 
 def read_trace(path: str | Path) -> list[DmaRequest]:

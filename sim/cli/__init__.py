@@ -1,9 +1,11 @@
 """The command line: ``python -m sim [COMMAND] [OPTIONS]``.
 
 Commands: ``compare`` (policies on workloads or a trace), ``workloads`` (the
-built-in workloads and their sizes), ``run`` (the per-block stages). Without a
-command it runs the main job of ``make sim``: ``compare`` on the standard
-workloads with the RTL checks.
+built-in workloads and their sizes), ``run`` (the per-block stages),
+``record`` (a real program under valgrind's lackey), ``import-nsys`` (an
+Nsight Systems SQLite report), ``convert`` (CSV <-> NPZ). Without a command it
+runs the main job of ``make sim``: ``compare`` on the standard workloads with
+the RTL checks.
 
 Every mistake in the input ends the command with one ``error:`` line naming
 the flag, file or line, exit status 2, and no output file half-written.
@@ -15,7 +17,7 @@ import argparse
 import math
 import sys
 
-COMMANDS = ("compare", "workloads", "run")
+COMMANDS = ("compare", "workloads", "run", "record", "import-nsys", "convert")
 
 
 class UsageError(Exception):
@@ -75,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         if command == "workloads":
             from sim.cli import workloads
             return workloads.main(rest)
+        if command in ("record", "import-nsys", "convert"):
+            from sim.cli import traces
+            return {"record": traces.record_main, "import-nsys": traces.import_main,
+                    "convert": traces.convert_main}[command](rest)
         from sim.cli import compare
         return compare.main(rest, main_job=command == "main")
     except UsageError as exc:

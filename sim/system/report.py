@@ -10,10 +10,10 @@ import csv
 import io
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from sim.files import atomic_file
 from sim.report import format_table
 from sim.system.compare import Comparison
 
@@ -210,17 +210,9 @@ def check_output_path(path: str | Path, flag: str) -> Path:
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` through a temporary file renamed into place."""
-    raw = data.encode() if isinstance(data, str) else data
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(raw)
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` whole or not at all (``sim.files.atomic_file``)."""
+    with atomic_file(path) as out:
+        out.write(data.encode() if isinstance(data, str) else data)
 
 
 def write_json(path: Path, document) -> None:
