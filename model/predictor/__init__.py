@@ -15,21 +15,55 @@ from model.predictor.window import FixedWindow
 BASELINES = ("none", "uvm", "window8", "window16", "window32", "oracle")
 POLICIES = BASELINES
 
-__all__ = ["BASELINES", "POLICIES", "BlockFaults", "FutureIndex", "Predictor", "make"]
+__all__ = ["BASELINES", "POLICIES", "BlockFaults", "FutureIndex", "Predictor", "make",
+           "parse_spec"]
 
 
-def make(name: str, *, future: FutureIndex | None = None) -> Predictor:
-    """The policy called ``name`` (one of :data:`POLICIES`); ``oracle`` needs ``future``."""
-    if not isinstance(name, str):
-        raise TypeError(f"policy name must be a str, got {type(name).__name__}")
+def parse_spec(spec: str) -> tuple[str, dict[str, int]]:
+    """``NAME`` or ``NAME:key=value,...`` (integer values) as (name, parameters).
+
+    ``windowN`` is ``window:width=N``; ``uvm:threshold=T,min_faults=M`` sets the
+    tree's parameters.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"policy name must be a str, got {type(spec).__name__}")
+    name, _, rest = spec.partition(":")
+    params: dict[str, int] = {}
+    for item in filter(None, (part.strip() for part in rest.split(","))):
+        key, eq, value = item.partition("=")
+        try:
+            params[key.strip()] = int(value, 0)
+        except ValueError:
+            eq = ""
+        if not eq:
+            raise ValueError(f"policy {spec!r}: write parameters as key=integer, e.g. "
+                             "uvm:threshold=40")
+    if name.startswith("window") and name[6:].isdigit():
+        params = {"width": int(name[6:]), **params}
+        name = "window"
+    return name, params
+
+
+_PARAMETERS = {"none": (), "uvm": ("threshold", "min_faults"), "window": ("width",),
+               "oracle": ()}
+
+
+def make(spec: str, *, future: FutureIndex | None = None) -> Predictor:
+    """The policy named by ``spec`` (one of :data:`POLICIES`, ``windowN`` or a
+    ``NAME:key=value`` form, see :func:`parse_spec`); ``oracle`` needs ``future``."""
+    name, params = parse_spec(spec)
+    if name not in _PARAMETERS or (name == "window" and "width" not in params):
+        raise ValueError(f"unknown policy {spec!r}; known: {', '.join(POLICIES)} (and "
+                         "windowN, uvm:threshold=T)")
+    unknown = sorted(set(params) - set(_PARAMETERS[name]))
+    if unknown:
+        raise ValueError(f"policy {spec!r}: {name} takes no parameter {unknown[0]!r}")
     if name == "none":
         return NoPrefetch()
     if name == "uvm":
-        return UvmTree()
-    if name in ("window8", "window16", "window32"):
-        return FixedWindow(int(name.removeprefix("window")))
-    if name == "oracle":
-        if future is None:
-            raise ValueError("the oracle policy needs the run's future index")
-        return Oracle(future)
-    raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
+        return UvmTree(**params)
+    if name == "window":
+        return FixedWindow(params["width"])
+    if future is None:
+        raise ValueError("the oracle policy needs the run's future index")
+    return Oracle(future)

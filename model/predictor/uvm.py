@@ -14,8 +14,6 @@ from model.uvm_tree import MIN_FAULTS_MAX, THRESHOLD_DEFAULT, prefetch_hint
 class UvmTree(Predictor):
     """The driver's bitmap-tree prefetcher with its per-block counters."""
 
-    name = "uvm"
-
     def __init__(self, threshold: int = THRESHOLD_DEFAULT, min_faults: int = 1):
         for label, value, hi in (("threshold", threshold, 100),
                                  ("min_faults", min_faults, MIN_FAULTS_MAX)):
@@ -25,6 +23,8 @@ class UvmTree(Predictor):
                 raise ValueError(f"{label} must be in 1..{hi}, got {value}")
         self.threshold = threshold
         self.min_faults = min_faults
+        self.name = "uvm" if (threshold, min_faults) == (THRESHOLD_DEFAULT, 1) else (
+            f"uvm:threshold={threshold},min_faults={min_faults}")
         self.counters: dict[int, int] = {}
         self.calls: list[tuple[dict, object]] | None = None
 

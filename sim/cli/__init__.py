@@ -3,7 +3,8 @@
 Commands: ``compare`` (policies on workloads or a trace), ``workloads`` (the
 built-in workloads and their sizes), ``run`` (the per-block stages),
 ``record`` (a real program under valgrind's lackey), ``import-nsys`` (an
-Nsight Systems SQLite report), ``convert`` (CSV <-> NPZ). Without a command it
+Nsight Systems SQLite report), ``convert`` (CSV <-> NPZ), ``sweep`` (a grid
+of comparisons on a Dask cluster). Without a command it
 runs the main job of ``make sim``: ``compare`` on the standard workloads with
 the RTL checks.
 
@@ -17,7 +18,7 @@ import argparse
 import math
 import sys
 
-COMMANDS = ("compare", "workloads", "run", "record", "import-nsys", "convert")
+COMMANDS = ("compare", "workloads", "run", "record", "import-nsys", "convert", "sweep")
 
 
 class UsageError(Exception):
@@ -81,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             from sim.cli import traces
             return {"record": traces.record_main, "import-nsys": traces.import_main,
                     "convert": traces.convert_main}[command](rest)
+        if command == "sweep":
+            from sim.cli import sweep
+            return sweep.main(rest)
         from sim.cli import compare
         return compare.main(rest, main_job=command == "main")
     except UsageError as exc:

@@ -158,21 +158,31 @@ def csv_text(comparisons: Sequence[Comparison]) -> str:
 
 def plot_png(comparisons: Sequence[Comparison]) -> bytes:
     """Two panels: faults (relative to none) and speedup vs none, per policy per workload."""
+    groups = []
+    for c in comparisons:
+        base = c.policies.get("none")
+        groups.append((f"{c.workload}\n{c.preset} {c.oversubscription:.0%}",
+                       {name: (s.faults, base.faults if base else s.faults, s.speedup_vs_none)
+                        for name, s in c.policies.items()}))
+    return bars_png(groups)
+
+
+def bars_png(groups: Sequence[tuple[str, dict[str, tuple[int, int, float]]]]) -> bytes:
+    """The comparison plot of ``(label, {policy: (faults, faults of none, speedup)})``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [f"{c.workload}\n{c.preset} {c.oversubscription:.0%}" for c in comparisons]
-    names = list(comparisons[0].policies)
+    labels = [label for label, _ in groups]
+    names = list(dict.fromkeys(name for _, values in groups for name in values))
     width = 0.8 / max(1, len(names))
     fig, axes = plt.subplots(2, 1, figsize=(max(8, 1.3 * len(labels) + 3), 8))
     for k, name in enumerate(names):
-        xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(comparisons))]
-        faults = [max(c.policies[name].faults, 0.5) / max(1, c.policies.get(
-            "none", c.policies[name]).faults) if name in c.policies else 0 for c in comparisons]
-        speedup = [c.policies[name].speedup_vs_none if name in c.policies else 0
-                   for c in comparisons]
+        xs = [i + (k - (len(names) - 1) / 2) * width for i in range(len(groups))]
+        faults = [max(v[name][0], 0.5) / max(1, v[name][1]) if name in v else 0
+                  for _, v in groups]
+        speedup = [v[name][2] if name in v else 0 for _, v in groups]
         axes[0].bar(xs, faults, width, label=name)
         axes[1].bar(xs, speedup, width, label=name)
     axes[0].set_yscale("log")
