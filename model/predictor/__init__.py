@@ -6,17 +6,25 @@
 
 from __future__ import annotations
 
+from model.predictor.bandit import UcbBandit
 from model.predictor.base import BlockFaults, Predictor
+from model.predictor.deadblock import DeadBlockFilter
+from model.predictor.decay import DistanceDecay
+from model.predictor.mlp import MlpPrefetcher
 from model.predictor.none import NoPrefetch
 from model.predictor.oracle import FutureIndex, Oracle
+from model.predictor.stride import StridePrefetcher
 from model.predictor.uvm import UvmTree
 from model.predictor.window import FixedWindow
 
 BASELINES = ("none", "uvm", "window8", "window16", "window32", "oracle")
-POLICIES = BASELINES
+ADAPTIVE = ("decay", "stride", "mlp", "bandit", "stride+deadblock", "mlp+deadblock",
+            "bandit+deadblock")
+POLICIES = BASELINES + ADAPTIVE
+BANDIT_ARMS = ("uvm", "window16", "window32", "decay", "stride", "mlp")
 
-__all__ = ["BASELINES", "POLICIES", "BlockFaults", "FutureIndex", "Predictor", "make",
-           "parse_spec"]
+__all__ = ["ADAPTIVE", "BASELINES", "BANDIT_ARMS", "POLICIES", "BlockFaults", "FutureIndex",
+           "Predictor", "make", "parse_spec"]
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, int]]:
@@ -45,12 +53,15 @@ def parse_spec(spec: str) -> tuple[str, dict[str, int]]:
 
 
 _PARAMETERS = {"none": (), "uvm": ("threshold", "min_faults"), "window": ("width",),
-               "oracle": ()}
+               "oracle": (), "decay": ("threshold",), "stride": (), "mlp": (),
+               "bandit": ("epoch",)}
 
 
 def make(spec: str, *, future: FutureIndex | None = None) -> Predictor:
     """The policy named by ``spec`` (one of :data:`POLICIES`, ``windowN`` or a
     ``NAME:key=value`` form, see :func:`parse_spec`); ``oracle`` needs ``future``."""
+    if isinstance(spec, str) and spec.endswith("+deadblock"):
+        return DeadBlockFilter(make(spec.removesuffix("+deadblock"), future=future))
     name, params = parse_spec(spec)
     if name not in _PARAMETERS or (name == "window" and "width" not in params):
         raise ValueError(f"unknown policy {spec!r}; known: {', '.join(POLICIES)} (and "
@@ -64,6 +75,14 @@ def make(spec: str, *, future: FutureIndex | None = None) -> Predictor:
         return UvmTree(**params)
     if name == "window":
         return FixedWindow(params["width"])
+    if name == "decay":
+        return DistanceDecay(**params)
+    if name == "stride":
+        return StridePrefetcher()
+    if name == "mlp":
+        return MlpPrefetcher()
+    if name == "bandit":
+        return UcbBandit([make(arm) for arm in BANDIT_ARMS], **params)
     if future is None:
         raise ValueError("the oracle policy needs the run's future index")
     return Oracle(future)

@@ -4,7 +4,7 @@ Commands: ``compare`` (policies on workloads or a trace), ``workloads`` (the
 built-in workloads and their sizes), ``run`` (the per-block stages),
 ``record`` (a real program under valgrind's lackey), ``import-nsys`` (an
 Nsight Systems SQLite report), ``convert`` (CSV <-> NPZ), ``sweep`` (a grid
-of comparisons on a Dask cluster). Without a command it
+of comparisons on a Dask cluster), ``train`` (the MLP policy's weights). Without a command it
 runs the main job of ``make sim``: ``compare`` on the standard workloads with
 the RTL checks.
 
@@ -18,7 +18,7 @@ import argparse
 import math
 import sys
 
-COMMANDS = ("compare", "workloads", "run", "record", "import-nsys", "convert", "sweep")
+COMMANDS = ("compare", "workloads", "run", "record", "import-nsys", "convert", "sweep", "train")
 
 
 class UsageError(Exception):
@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "sweep":
             from sim.cli import sweep
             return sweep.main(rest)
+        if command == "train":
+            from sim.cli import train
+            return train.main(rest)
         from sim.cli import compare
         return compare.main(rest, main_job=command == "main")
     except UsageError as exc:
