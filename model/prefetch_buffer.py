@@ -221,6 +221,13 @@ class RunResult:
     end_cycle: int = 0
 
 
+def hash_word(index: int) -> int:
+    """Host memory contents for simulations that need real but arbitrary data: a
+    multiplicative hash of the word address in the low 64 bits and the address
+    itself from bit 448 up (so every 64-byte word differs)."""
+    return (index * 0x9E3779B97F4A7C15) & ((1 << 64) - 1) | (index << 448)
+
+
 class HostMemory:
     """Host memory (words, lane-addressed) and its fill responder.
 

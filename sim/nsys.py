@@ -29,8 +29,6 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
-
 from sim.trace import CHUNK_ACCESSES, AccessChunk, AccessTrace, TraceError
 
 GPU_TABLE = "CUDA_UM_GPU_PAGE_FAULT_EVENTS"
@@ -146,19 +144,12 @@ def _merged(db, path: Path, sources: Sequence[str]) -> Iterator[AccessChunk]:
     streams = [_source_rows(db, path, s) for s in sources]
     rows: list[tuple] = []
     for row in heapq.merge(*streams, key=lambda r: r[0]):
-        rows.append(row)
+        rows.append(row[:5])
         if len(rows) == CHUNK_ACCESSES:
-            yield _to_chunk(rows)
+            yield AccessChunk.from_rows(rows)
             rows = []
     if rows:
-        yield _to_chunk(rows)
-
-
-def _to_chunk(rows) -> AccessChunk:
-    start, addr, length, tag, write, _ = zip(*rows, strict=True)
-    return AccessChunk(np.array(start, np.int64), np.array(addr, np.uint64),
-                       np.array(length, np.int64), np.array(tag, np.uint8),
-                       np.array(write, bool))
+        yield AccessChunk.from_rows(rows)
 
 
 def import_report(path: str | Path, sources: Sequence[str] = ("gpu",)) -> AccessTrace:

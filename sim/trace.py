@@ -102,27 +102,17 @@ class AccessChunk:
         return len(self.cycle)
 
     @classmethod
-    def from_columns(cls, cycle, addr, length, tag=0, write=False) -> AccessChunk:
-        """A chunk from array-likes (scalars broadcast); values are checked by ``validate``."""
-        cycle = np.asarray(cycle, dtype=np.int64)
-        n = len(cycle)
-        return cls(
-            cycle=cycle,
-            addr=np.asarray(addr, dtype=np.uint64).reshape(-1) if np.ndim(addr) else
-            np.full(n, addr, dtype=np.uint64),
-            length=np.broadcast_to(np.asarray(length, dtype=np.int64), (n,)).copy(),
-            tag=np.broadcast_to(np.asarray(tag, dtype=np.uint8), (n,)).copy(),
-            write=np.broadcast_to(np.asarray(write, dtype=bool), (n,)).copy(),
-        )
-
-    @classmethod
-    def from_requests(cls, requests: Iterable[DmaRequest]) -> AccessChunk:
-        rows = [(r.cycle, r.addr, r.length, r.tag, r.write) for r in requests]
+    def from_rows(cls, rows) -> AccessChunk:
+        """A chunk from (cycle, addr, length, tag, write) tuples (checked by ``validate``)."""
         if not rows:
             return cls.empty()
         cycle, addr, length, tag, write = zip(*rows, strict=True)
         return cls(np.array(cycle, np.int64), np.array(addr, np.uint64),
                    np.array(length, np.int64), np.array(tag, np.uint8), np.array(write, bool))
+
+    @classmethod
+    def from_requests(cls, requests: Iterable[DmaRequest]) -> AccessChunk:
+        return cls.from_rows([(r.cycle, r.addr, r.length, r.tag, r.write) for r in requests])
 
     @classmethod
     def empty(cls) -> AccessChunk:

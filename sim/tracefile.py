@@ -107,17 +107,10 @@ def _csv_chunks(path: Path, chunk_lines: int) -> Iterator[AccessChunk]:
         previous = cycle
         rows.append((cycle, addr, length, tag, bool(write)))
         if len(rows) == chunk_lines:
-            yield _rows_to_chunk(rows)
+            yield AccessChunk.from_rows(rows)
             rows = []
     if rows:
-        yield _rows_to_chunk(rows)
-
-
-def _rows_to_chunk(rows) -> AccessChunk:
-    cycle, addr, length, tag, write = zip(*rows, strict=True)
-    return AccessChunk(np.array(cycle, np.int64), np.array(addr, np.uint64),
-                       np.array(length, np.int64), np.array(tag, np.uint8),
-                       np.array(write, bool))
+        yield AccessChunk.from_rows(rows)
 
 
 def _write_csv(handle, chunks: Iterable[AccessChunk]) -> int:

@@ -15,9 +15,9 @@ from model.prefetch_buffer import (
     PrefetchBuffer,
     PrefetchBufferParams,
     PrefetchRequest,
+    hash_word,
 )
 from sim.report import print_table
-from sim.stages.prefetch_buffer import host_word
 from synth.blocks.prefetch_buffer import BOARD_CONFIG, CONFIGS
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -57,8 +57,8 @@ def rtl_throughput(p: PrefetchBufferParams, lookups: int) -> tuple[float, int, i
     lks, pfs = traffic(p, lookups, random.Random(7))
     end = lks[-1].cycle + 3
     out = simulate_rtl(p, lks, [pf for pf in pfs if pf.cycle < end], [],
-                       HostMemory(p.word_bytes, host_word, (6,)), cycles=end)
-    model = PrefetchBuffer(p, HostMemory(p.word_bytes, host_word, (6,)))
+                       HostMemory(p.word_bytes, hash_word, (6,)), cycles=end)
+    model = PrefetchBuffer(p, HostMemory(p.word_bytes, hash_word, (6,)))
     run = model.run(out["lookups"], out["pf_offers"], until=end)
     if out["results"] != [(int(r.kind), int(r.write), r.data) for r in run.results]:
         raise AssertionError("RTL disagrees with the model")
@@ -69,7 +69,7 @@ def rtl_throughput(p: PrefetchBufferParams, lookups: int) -> tuple[float, int, i
 
 def model_rate(p: PrefetchBufferParams, lookups: int) -> tuple[float, dict]:
     lks, pfs = traffic(p, lookups, random.Random(11), gap=0.2)
-    model = PrefetchBuffer(p, HostMemory(p.word_bytes, host_word, (20,)))
+    model = PrefetchBuffer(p, HostMemory(p.word_bytes, hash_word, (20,)))
     started = time.perf_counter()
     run = model.run(lks, pfs)
     return lookups / (time.perf_counter() - started), run.counters.as_dict()

@@ -66,9 +66,10 @@ def build_parser(main_job: bool) -> Parser:
                         help=f"clock of the --trace cycles (default {DEFAULT_TRACE_CLOCK_MHZ:g})")
     parser.add_argument("--policies", default=",".join(predictor.BASELINES),
                         help="comma-separated policies")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="gpu-uvm",
-                        help="system to simulate" + (" (the main job runs both)"
-                                                     if main_job else ""))
+    parser.add_argument("--preset", choices=sorted(PRESETS),
+                        help="system to simulate (default gpu-uvm" + (
+                            "; the main job runs gpu-uvm on every workload and dma-device on "
+                            f"{DEVICE_WORKLOAD})" if main_job else ")"))
     parser.add_argument("--oversubscription", type=_oversubscriptions,
                         default=_oversubscriptions(MAIN_JOB_OVERSUBSCRIPTION if main_job
                                                    else DEFAULT_OVERSUBSCRIPTION),
@@ -167,16 +168,15 @@ def main(argv: list[str], *, main_job: bool = False) -> int:
     check_rtl = not args.no_rtl_check if main_job else args.check_rtl
     jobs = []  # (preset name, workload name or None for the trace)
     if args.trace:
-        jobs = [(args.preset, None)]
+        jobs = [(args.preset or "gpu-uvm", None)]
         try:
             trace = open_trace(args.trace, clock_mhz=args.clock_mhz or DEFAULT_TRACE_CLOCK_MHZ)
         except TraceError as exc:
             raise UsageError(str(exc)) from None
     else:
         names = _workload_names(args)
-        presets = [args.preset]
-        if main_job and "--preset" not in " ".join(argv):
-            presets = ["gpu-uvm", "dma-device"]
+        presets = [args.preset] if args.preset else (
+            ["gpu-uvm", "dma-device"] if main_job else ["gpu-uvm"])
         for preset in presets:
             chosen = [DEVICE_WORKLOAD] if main_job and preset == "dma-device" else names
             jobs += [(preset, name) for name in chosen]

@@ -19,6 +19,7 @@ from model.prefetch_buffer import (
     PrefetchBuffer,
     PrefetchBufferParams,
     PrefetchRequest,
+    hash_word,
 )
 
 STAGE_PARAMS = PrefetchBufferParams(addr_width=48, line_bytes=256, sets=64, ways=4,
@@ -26,11 +27,6 @@ STAGE_PARAMS = PrefetchBufferParams(addr_width=48, line_bytes=256, sets=64, ways
 FILL_LATENCY = 20  # cycles from fill request to first beat
 WINDOW = 4  # lines prefetched ahead
 RTL_SLICE = 200  # lookups replayed through the RTL
-
-
-def host_word(index: int) -> int:
-    """Host memory contents used by the stage and the benchmark: a word-address hash."""
-    return (index * 0x9E3779B97F4A7C15) & ((1 << 64) - 1) | (index << 448)
 
 
 def trace_to_inputs(requests, p: PrefetchBufferParams, window: int = WINDOW):
@@ -59,8 +55,8 @@ def check_rtl_slice(p: PrefetchBufferParams, lookups, prefetches, latency: int) 
     end = lookups[-1].cycle + 4 if lookups else 4
     prefetches = [pf for pf in prefetches if pf.cycle < end]
     rtl = simulate_rtl(p, lookups, prefetches, [],
-                       HostMemory(p.word_bytes, host_word, (latency,)), cycles=end)
-    model = PrefetchBuffer(p, HostMemory(p.word_bytes, host_word, (latency,)))
+                       HostMemory(p.word_bytes, hash_word, (latency,)), cycles=end)
+    model = PrefetchBuffer(p, HostMemory(p.word_bytes, hash_word, (latency,)))
     run = model.run(rtl["lookups"], rtl["pf_offers"], until=end)
     want = [(int(r.kind), int(r.write), r.data) for r in run.results]
     if rtl["results"] != want:
@@ -73,7 +69,7 @@ def check_rtl_slice(p: PrefetchBufferParams, lookups, prefetches, latency: int) 
 def run(scenario) -> list[str]:
     p = STAGE_PARAMS
     lookups, prefetches = trace_to_inputs(scenario.requests, p)
-    model = PrefetchBuffer(p, HostMemory(p.word_bytes, host_word, (FILL_LATENCY,)))
+    model = PrefetchBuffer(p, HostMemory(p.word_bytes, hash_word, (FILL_LATENCY,)))
     result = model.run(lookups, prefetches)
     c = result.counters
     rtl_lookups = lookups[:RTL_SLICE]

@@ -34,17 +34,13 @@ from model.prefetch_buffer import (
     PrefetchBuffer,
     PrefetchBufferParams,
     PrefetchRequest,
+    hash_word,
 )
 from sim.system.cost import HostCost
 from sim.system.loop import PolicyStats
 from sim.system.windows import expand_units, iter_windows, units_to_mask
 
 LINES_PER_BLOCK = 512
-
-
-def host_word(index: int) -> int:
-    """Host memory contents: a hash of the word address (64-byte words)."""
-    return (index * 0x9E3779B97F4A7C15) & ((1 << 64) - 1) | (index << 448)
 
 
 @dataclass(frozen=True)
@@ -122,7 +118,7 @@ def run_device(trace, policy: Predictor, *, window_cycles: int, capacity_lines: 
     """Run ``policy`` with the buffer as local memory; see the module doc."""
     params, sets_log2, ways = device.geometry(capacity_lines)
     latency = max(1, round(cost.batch_us * device.clock_mhz))
-    host = HostMemory(device.word_bytes, host_word, (latency,))
+    host = HostMemory(device.word_bytes, hash_word, (latency,))
     buffer = PrefetchBuffer(params, host)
     config = ConfigChange(0, sets_log2, ways)
     buffer.run(configs=[config], until=1)

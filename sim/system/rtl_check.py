@@ -19,9 +19,9 @@ import time
 from dataclasses import dataclass
 
 from model import dra as dra_model
-from model.prefetch_buffer import HostMemory, PrefetchBuffer, PrefetchRequest
+from model.prefetch_buffer import HostMemory, PrefetchBuffer, PrefetchRequest, hash_word
 from model.uvm_tree import UvmTreeParams
-from sim.system.device import DeviceRun, host_word
+from sim.system.device import DeviceRun
 
 
 @dataclass
@@ -73,7 +73,7 @@ def compress_idle(run: DeviceRun, slack: int = 64):
     """
     rec = run.recorded
     params, latency = run.params, rec["latency"]
-    model = PrefetchBuffer(params, HostMemory(params.word_bytes, host_word, (latency,)))
+    model = PrefetchBuffer(params, HostMemory(params.word_bytes, hash_word, (latency,)))
     model.run(configs=[rec["config"]], until=1)
     lookups, offers = list(rec["lookups"]), list(rec["offers"])
     times = sorted({lk.cycle for lk in lookups} | {pf.cycle for pf in offers} | {rec["end"]})
@@ -114,8 +114,8 @@ def check_prefetch_buffer(run: DeviceRun, label: str = "") -> Check:
     params, latency = run.params, rec["latency"]
     lookups, offers, end = compress_idle(run)
     rtl = simulate_rtl(params, lookups, offers, [rec["config"]],
-                       HostMemory(params.word_bytes, host_word, (latency,)), cycles=end)
-    model = PrefetchBuffer(params, HostMemory(params.word_bytes, host_word, (latency,)))
+                       HostMemory(params.word_bytes, hash_word, (latency,)), cycles=end)
+    model = PrefetchBuffer(params, HostMemory(params.word_bytes, hash_word, (latency,)))
     ref = model.run(rtl["lookups"], rtl["pf_offers"], [rec["config"]], until=end)
     want = [(int(r.kind), int(r.write), r.data) for r in ref.results]
     problems = []
