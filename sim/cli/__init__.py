@@ -25,6 +25,15 @@ class UsageError(Exception):
     """A bad flag or input: reported as one ``error:`` line, exit status 2."""
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default in its help, unless it has none (None or False)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse that reports a usage mistake as one ``error:`` line."""
 

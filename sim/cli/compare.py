@@ -21,7 +21,7 @@ import time
 
 from model import predictor
 from sim import workloads
-from sim.cli import Parser, UsageError, positive_float, positive_int
+from sim.cli import HelpFormatter, Parser, UsageError, positive_float, positive_int
 from sim.system import report
 from sim.system.compare import PRESETS, check_policies, compare, workload_params
 from sim.trace import TraceError
@@ -56,7 +56,7 @@ def _oversubscriptions(text: str) -> list[float]:
 def build_parser(main_job: bool) -> Parser:
     prog = "python -m sim" if main_job else "python -m sim compare"
     parser = Parser(prog=prog, description=__doc__.splitlines()[0],
-                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    formatter_class=HelpFormatter)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--workload", action="append", metavar="NAME",
                         help="built-in workload (repeat or comma-separate; default: all of "
@@ -71,8 +71,8 @@ def build_parser(main_job: bool) -> Parser:
                             "; the main job runs gpu-uvm on every workload and dma-device on "
                             f"{DEVICE_WORKLOAD})" if main_job else ")"))
     parser.add_argument("--oversubscription", type=_oversubscriptions,
-                        default=_oversubscriptions(MAIN_JOB_OVERSUBSCRIPTION if main_job
-                                                   else DEFAULT_OVERSUBSCRIPTION),
+                        default=MAIN_JOB_OVERSUBSCRIPTION if main_job
+                        else DEFAULT_OVERSUBSCRIPTION,
                         help="footprint / local memory, one or a comma-separated list")
     parser.add_argument("--seed", type=int, default=1, help="seed of the built-in workloads")
     parser.add_argument("--ns-per-access", type=positive_int("--ns-per-access"),

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from sim import workloads
-from sim.cli import Parser, UsageError, positive_int
+from sim.cli import HelpFormatter, Parser, UsageError, positive_int
 from sim.cli.compare import _oversubscriptions
 from sim.report import format_table
 from sim.sweep import ROW_FIELDS, expand_grid, load_result, rows_table, run_sweep
@@ -45,7 +45,7 @@ def _ints(flag: str):
 
 def build_parser() -> Parser:
     parser = Parser(prog="python -m sim sweep", description=__doc__.splitlines()[0],
-                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    formatter_class=HelpFormatter)
     parser.add_argument("--workload", action="append", metavar="NAME",
                         help="built-in workloads (repeat or comma-separate; default: all "
                         "standard ones unless --trace is given)")
@@ -55,7 +55,7 @@ def build_parser() -> Parser:
     parser.add_argument("--policies", default="none,uvm,window16,oracle",
                         help="policies (any compare name, e.g. uvm:threshold=40, window24)")
     parser.add_argument("--oversubscription", type=_oversubscriptions,
-                        default=_oversubscriptions("1,1.25,1.5"), help="ratios")
+                        default="1,1.25,1.5", help="ratios")
     parser.add_argument("--threshold", type=_ints("--threshold"), default=[],
                         help="uvm thresholds to sweep (replaces uvm by uvm:threshold=T)")
     parser.add_argument("--window", type=_ints("--window"), default=[],

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from sim import nsys
-from sim.cli import Parser, UsageError, positive_float, positive_int
+from sim.cli import HelpFormatter, Parser, UsageError, positive_float, positive_int
 from sim.record import TIMES, LackeyError, LackeyStats, parse_range, record
 from sim.system.report import check_output_path, size
 from sim.trace import TraceError
@@ -47,7 +47,7 @@ def record_main(argv: list[str]) -> int:
     parser = Parser(prog="python -m sim record",
                     description="Record a real program's loads and stores under valgrind's "
                     "lackey tool as an access trace: python -m sim record [options] -- CMD "
-                    "ARGS...", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    "ARGS...", formatter_class=HelpFormatter)
     parser.add_argument("-o", "--output", help="trace file (.csv or .npz); default "
                         "build/traces/<program>.npz")
     parser.add_argument("--time", choices=TIMES, default="instructions",
@@ -93,7 +93,7 @@ def import_main(argv: list[str]) -> int:
     parser = Parser(prog="python -m sim import-nsys",
                     description="Turn an Nsight Systems report exported to SQLite (nsys "
                     "export --type sqlite) into an access trace",
-                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                    formatter_class=HelpFormatter)
     parser.add_argument("report", help="the .sqlite export")
     parser.add_argument("-o", "--output", help="trace file (.csv or .npz); default "
                         "build/traces/<report>.npz")
