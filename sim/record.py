@@ -101,14 +101,14 @@ def convert_lackey(blocks: Iterable[bytes], *, time: str = "instructions",
         stats.modifies += counts[4]
         lines_before += counts[5]
         if max_accesses is not None and kept + len(chunk) >= max_accesses:
-            chunk = _slice(chunk, 0, max_accesses - kept)
+            chunk = chunk.slice(0, max_accesses - kept)
         kept += len(chunk)
         pending.append(chunk)
         waiting += len(chunk)
         while waiting >= chunk_accesses:
-            whole = _concat(pending)
-            yield _slice(whole, 0, chunk_accesses)
-            rest = _slice(whole, chunk_accesses, len(whole))
+            whole = AccessChunk.concat(pending)
+            yield whole.slice(0, chunk_accesses)
+            rest = whole.slice(chunk_accesses, len(whole))
             pending, waiting = [rest], len(rest)
         if max_accesses is not None and kept >= max_accesses:
             break
@@ -123,7 +123,7 @@ def convert_lackey(blocks: Iterable[bytes], *, time: str = "instructions",
     stats.data_lines += accesses
     stats.kept += kept
     if waiting:
-        yield _concat(pending)
+        yield AccessChunk.concat(pending)
 
 
 _HEX = np.full(256, 255, np.uint8)
@@ -195,18 +195,6 @@ def _raise_bad_line(data: bytes, lines_before: int) -> None:
         if line[:2] in (b" L", b" S", b" M") and not DATA_LINE.fullmatch(line):
             raise LackeyError(f"lackey output line {number}: not a data line: {line[:60]!r}")
     raise LackeyError(f"lackey output lines {lines_before + 1}..: unreadable data lines")
-
-
-def _slice(chunk: AccessChunk, lo: int, hi: int) -> AccessChunk:
-    return AccessChunk(chunk.cycle[lo:hi], chunk.addr[lo:hi], chunk.length[lo:hi],
-                       chunk.tag[lo:hi], chunk.write[lo:hi])
-
-
-def _concat(chunks: list[AccessChunk]) -> AccessChunk:
-    if len(chunks) == 1:
-        return chunks[0]
-    return AccessChunk(*(np.concatenate([getattr(c, f) for c in chunks])
-                         for f in ("cycle", "addr", "length", "tag", "write")))
 
 
 def read_blocks(handle, size: int = BLOCK) -> Iterator[bytes]:

@@ -110,6 +110,19 @@ class AccessChunk:
         return cls(np.array(cycle, np.int64), np.array(addr, np.uint64),
                    np.array(length, np.int64), np.array(tag, np.uint8), np.array(write, bool))
 
+    def slice(self, lo: int, hi: int) -> AccessChunk:
+        """Accesses lo..hi-1 (views of the same arrays)."""
+        return AccessChunk(self.cycle[lo:hi], self.addr[lo:hi], self.length[lo:hi],
+                           self.tag[lo:hi], self.write[lo:hi])
+
+    @classmethod
+    def concat(cls, chunks: list[AccessChunk]) -> AccessChunk:
+        """The accesses of ``chunks`` in order, as one chunk."""
+        if len(chunks) == 1:
+            return chunks[0]
+        return cls(*(np.concatenate([getattr(c, f) for c in chunks])
+                     for f in ("cycle", "addr", "length", "tag", "write")))
+
     @classmethod
     def from_requests(cls, requests: Iterable[DmaRequest]) -> AccessChunk:
         return cls.from_rows([(r.cycle, r.addr, r.length, r.tag, r.write) for r in requests])

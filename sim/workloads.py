@@ -166,10 +166,7 @@ def _finish(name: str, description: str, layout: Layout, addr, length, write, ta
 
     def source():
         for start in range(0, n, step):
-            end = start + step
-            yield AccessChunk(chunk.cycle[start:end], chunk.addr[start:end],
-                              chunk.length[start:end], chunk.tag[start:end],
-                              chunk.write[start:end])
+            yield chunk.slice(start, start + step)
 
     trace = AccessTrace(name, source, clock_mhz=CLOCK_MHZ, checked=True,
                         description=f"{description}; footprint {layout.footprint / MIB:.0f} MiB, "

@@ -86,24 +86,16 @@ def iter_windows(trace: AccessTrace, window_cycles: int) -> Iterator[tuple[int, 
         bounds = [0, *cuts.tolist(), len(chunk)]
         for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             w = int(index[lo])
-            piece = AccessChunk(chunk.cycle[lo:hi], chunk.addr[lo:hi], chunk.length[lo:hi],
-                                chunk.tag[lo:hi], chunk.write[lo:hi])
+            piece = chunk.slice(lo, hi)
             if pending_index is not None and w != pending_index:
-                yield pending_index, start, _concat(pending)
+                yield pending_index, start, AccessChunk.concat(pending)
                 start = consumed
                 pending = []
             pending_index = w
             pending.append(piece)
             consumed += hi - lo
     if pending:
-        yield pending_index, start, _concat(pending)
-
-
-def _concat(chunks: list[AccessChunk]) -> AccessChunk:
-    if len(chunks) == 1:
-        return chunks[0]
-    return AccessChunk(*(np.concatenate([getattr(c, f) for c in chunks])
-                         for f in ("cycle", "addr", "length", "tag", "write")))
+        yield pending_index, start, AccessChunk.concat(pending)
 
 
 def expand_units(chunk: AccessChunk, unit_log2: int) -> tuple[np.ndarray, np.ndarray]:
