@@ -11,9 +11,13 @@ yet tried, else the arm of largest
     UCB = mean + isqrt((2 * ln_q8(N) // n) << 8)          (all Q8)
 
 with N the epochs so far, ``ln_q8`` the table logarithm of
-``model.predictor.fixed`` (below the true value by less than 0.061) and the
+``model.predictor.fixed`` (below the true value by less than 0.087) and the
 square root by shift and subtract; ties go to the lowest arm. When D passes
-2**24, U and D are halved (the mean is kept). State: 8 B per arm (n 16 bits,
+2**24, U and D are halved (the mean is kept); n and N stop at 65535, an
+epoch's useful, useless and faulted counts at 2**22 - 1 (so D stays below
+2**24). An epoch
+closes at the first batch after EPOCH batches have run (or more, when the epoch
+is shortened while it runs). State: 8 B per arm (n 16 bits,
 U and D 24 bits each) + N (2 B), the chosen arm (1 B), the epoch's batch count
 (1 B) and its useful / useless / faulted counts (3 x 3 B): 61 B for 6 arms.
 """
@@ -25,6 +29,8 @@ from model.predictor.fixed import isqrt, ln_q8
 
 EPOCH = 8
 SUM_LIMIT = 1 << 24
+COUNT_MAX = (1 << 16) - 1
+EPOCH_COUNT_MAX = (1 << 22) - 1  # an epoch's useful / useless / faulted counts stop here
 
 
 def ucb_q8(mean_q8: int, pulls: int, total: int) -> int:
@@ -58,8 +64,8 @@ class UcbBandit(Predictor):
 
     def _close_epoch(self) -> None:
         arm = self.current
-        self.pulls[arm] += 1
-        self.epochs += 1
+        self.pulls[arm] = min(self.pulls[arm] + 1, COUNT_MAX)
+        self.epochs = min(self.epochs + 1, COUNT_MAX)
         self.useful_sum[arm] += self._useful
         self.demand_sum[arm] += self._useful + self._useless + self._faulted
         if self.demand_sum[arm] >= SUM_LIMIT:
@@ -78,11 +84,11 @@ class UcbBandit(Predictor):
     def prefetch(self, faults: BlockFaults) -> int:
         if faults.batch != self._last_batch:
             self._last_batch = faults.batch
-            if self.batches == self.epoch:
+            if self.batches >= self.epoch:
                 self._close_epoch()
                 self.batches = 0
             self.batches += 1
-        self._faulted += faults.faulted.bit_count()
+        self._faulted = min(self._faulted + faults.faulted.bit_count(), EPOCH_COUNT_MAX)
         masks = [arm.prefetch(faults) for arm in self.arms]
         return masks[self.current]
 
@@ -90,8 +96,8 @@ class UcbBandit(Predictor):
         for arm in self.arms:
             if arm.wants_feedback:
                 arm.feedback(block_start, useful, useless)
-        self._useful += useful.bit_count()
-        self._useless += useless.bit_count()
+        self._useful = min(self._useful + useful.bit_count(), EPOCH_COUNT_MAX)
+        self._useless = min(self._useless + useless.bit_count(), EPOCH_COUNT_MAX)
 
     @property
     def state_bytes(self) -> int:

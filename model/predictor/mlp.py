@@ -37,7 +37,7 @@ from pathlib import Path
 
 from model.predictor.base import BlockFaults, Predictor
 from model.predictor.fixed import saturate
-from model.predictor.stride import ENTRIES, StrideEntry, update
+from model.predictor.stride import ENTRIES, ENTRY_BYTES, StrideEntry, check_entries, update
 from model.predictor.window import window_mask
 
 INPUTS, HIDDEN, OUTPUTS = 8, 16, 3
@@ -81,7 +81,8 @@ class MlpWeights:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 31:
                 raise ValueError(f"{name} must be an int in 0..31, got {value!r}")
-        if not isinstance(self.conf_threshold, int) or abs(self.conf_threshold) >= 1 << 31:
+        threshold = self.conf_threshold
+        if not isinstance(threshold, int) or not -(1 << 31) <= threshold < 1 << 31:
             raise ValueError(f"conf_threshold must be a 32-bit int, got {self.conf_threshold!r}")
 
     @property
@@ -135,10 +136,11 @@ def default_weights_path() -> Path:
 
 
 class FeatureState:
-    """The two tables the features read: a stride table and per-block accuracy."""
+    """The two tables the features read: a stride table (``stride_entries`` streams)
+    and per-block accuracy."""
 
-    def __init__(self):
-        self.stride = [StrideEntry() for _ in range(ENTRIES)]
+    def __init__(self, stride_entries: int = ENTRIES):
+        self.stride = [StrideEntry() for _ in range(check_entries(stride_entries))]
         self.useful = [0] * ACCURACY_ENTRIES
         self.useless = [0] * ACCURACY_ENTRIES
 
@@ -152,7 +154,7 @@ class FeatureState:
             run += 1
         block = faults.block_start // (n * faults.unit_bytes)
         key = (block << 8) | faults.tag
-        entry = self.stride[key % ENTRIES]
+        entry = self.stride[key % len(self.stride)]
         mask = faults.faulted
         while mask:
             bit = mask & -mask
@@ -176,7 +178,7 @@ class FeatureState:
 
     @property
     def state_bytes(self) -> int:
-        return ENTRIES * 11 + 2 * ACCURACY_ENTRIES
+        return len(self.stride) * ENTRY_BYTES + 2 * ACCURACY_ENTRIES
 
 
 def decide(faults: BlockFaults, start: int, end: int, confident: bool) -> int:
@@ -196,13 +198,13 @@ class MlpPrefetcher(Predictor):
     name = "mlp"
     wants_feedback = True
 
-    def __init__(self, weights: MlpWeights | None = None):
+    def __init__(self, weights: MlpWeights | None = None, stride_entries: int = ENTRIES):
         if weights is None:
             weights = MlpWeights.load(default_weights_path())
         if not isinstance(weights, MlpWeights):
             raise TypeError(f"weights must be MlpWeights, got {type(weights).__name__}")
         self.weights = weights
-        self.state = FeatureState()
+        self.state = FeatureState(stride_entries)
         self._block_bytes = 512 * 4096
         self.decisions: list[tuple[list[int], int, int, bool]] | None = None
 

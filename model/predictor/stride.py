@@ -48,16 +48,27 @@ def update(entry: StrideEntry, key: int, unit: int) -> None:
     entry.last = unit
 
 
+def check_entries(entries) -> int:
+    """A stride table size: a power of two in 1..256 (the table is indexed by the tag)."""
+    if isinstance(entries, bool) or not isinstance(entries, int):
+        raise TypeError(f"entries must be an int, got {type(entries).__name__}")
+    if not 1 <= entries <= 256 or entries & (entries - 1):
+        raise ValueError(f"entries must be a power of two in 1..256, got {entries}")
+    return entries
+
+
 class StridePrefetcher(Predictor):
+    """The stride table of ``entries`` streams (ENTRIES by default)."""
+
     name = "stride"
 
-    def __init__(self):
-        self.table = [StrideEntry() for _ in range(ENTRIES)]
+    def __init__(self, entries: int = ENTRIES):
+        self.table = [StrideEntry() for _ in range(check_entries(entries))]
 
     def entry(self, faults: BlockFaults) -> tuple[int, StrideEntry]:
         block = faults.block_start // (faults.num_pages * faults.unit_bytes)
         key = (block << 8) | faults.tag
-        return key, self.table[key % ENTRIES]
+        return key, self.table[key % len(self.table)]
 
     def prefetch(self, faults: BlockFaults) -> int:
         key, entry = self.entry(faults)
@@ -81,4 +92,4 @@ class StridePrefetcher(Predictor):
 
     @property
     def state_bytes(self) -> int:
-        return ENTRIES * ENTRY_BYTES
+        return len(self.table) * ENTRY_BYTES

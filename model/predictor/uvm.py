@@ -2,7 +2,11 @@
 
 Threshold 51 and min_faults 1 (the driver's defaults), GPU destination, no
 preferred location, no thrashing information, regular 2 MiB blocks. The policy
-keeps the driver's per-block NvU16 fault-migration counter across batches.
+keeps the driver's per-block NvU16 fault-migration counter across batches: one
+per block (``counter_entries=None``, the driver's), or, as the prediction core
+stores them, a direct-mapped table of ``counter_entries`` (block number,
+counter) pairs indexed by the block number modulo the size; a block that misses
+in the table starts from 0 and takes the slot.
 """
 
 from __future__ import annotations
@@ -14,18 +18,26 @@ from model.uvm_tree import MIN_FAULTS_MAX, THRESHOLD_DEFAULT, prefetch_hint
 class UvmTree(Predictor):
     """The driver's bitmap-tree prefetcher with its per-block counters."""
 
-    def __init__(self, threshold: int = THRESHOLD_DEFAULT, min_faults: int = 1):
+    def __init__(self, threshold: int = THRESHOLD_DEFAULT, min_faults: int = 1,
+                 counter_entries: int | None = None):
         for label, value, hi in (("threshold", threshold, 100),
                                  ("min_faults", min_faults, MIN_FAULTS_MAX)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{label} must be an int, got {type(value).__name__}")
             if not 1 <= value <= hi:
                 raise ValueError(f"{label} must be in 1..{hi}, got {value}")
+        if counter_entries is not None:
+            if isinstance(counter_entries, bool) or not isinstance(counter_entries, int):
+                raise TypeError("counter_entries must be an int or None, got "
+                                f"{type(counter_entries).__name__}")
+            if not 1 <= counter_entries <= 1 << 12:
+                raise ValueError(f"counter_entries must be in 1..4096, got {counter_entries}")
         self.threshold = threshold
         self.min_faults = min_faults
+        self.counter_entries = counter_entries
         self.name = "uvm" if (threshold, min_faults) == (THRESHOLD_DEFAULT, 1) else (
             f"uvm:threshold={threshold},min_faults={min_faults}")
-        self.counters: dict[int, int] = {}
+        self.counters: dict = {}  # block number -> counter, or slot -> (block, counter)
         self.calls: list[tuple[dict, object]] | None = None
 
     def record_calls(self) -> None:
@@ -34,10 +46,19 @@ class UvmTree(Predictor):
 
     def prefetch(self, faults: BlockFaults) -> int:
         args = faults.hint_args()
+        key = faults.block_start // (faults.num_pages * faults.unit_bytes)
+        if self.counter_entries is None:
+            before = self.counters.get(key, 0)
+        else:
+            slot = self.counters.get(key % self.counter_entries)
+            before = slot[1] if slot is not None and slot[0] == key else 0
         args.update(threshold=self.threshold, min_faults=self.min_faults,
-                    migrations_before=self.counters.get(faults.block_start, 0))
+                    migrations_before=before)
         result = prefetch_hint(**args)
-        self.counters[faults.block_start] = result.migrations_after
+        if self.counter_entries is None:
+            self.counters[key] = result.migrations_after
+        else:
+            self.counters[key % self.counter_entries] = (key, result.migrations_after)
         if self.calls is not None:
             self.calls.append((args, result))
         return result.prefetch if result.hint else 0
