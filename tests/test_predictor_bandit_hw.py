@@ -44,6 +44,15 @@ def ones(count: int) -> int:
     return (1 << count) - 1
 
 
+async def cycles_until_idle(ctx, dut) -> int:
+    """Cycles from a ``start`` strobe (one cycle already ticked) until ``busy`` is low."""
+    cycles = 1
+    while ctx.get(dut.busy):
+        await ctx.tick()
+        cycles += 1
+    return cycles
+
+
 def run(dut, bench) -> None:
     sim = Simulator(dut)
     sim.add_clock(1e-6)
@@ -370,10 +379,7 @@ def test_serial_divider(rng):
                 ctx.set(dut.start, 0)
                 ctx.set(dut.divisor, rng.randrange(1 << COUNT_BITS))  # the operands are held
                 ctx.set(dut.dividend, 0)
-                cycles = 1
-                while ctx.get(dut.busy):
-                    await ctx.tick()
-                    cycles += 1
+                cycles = await cycles_until_idle(ctx, dut)
                 assert cycles == dut.latency
                 expected = divmod(numerator << scale, divisor)
                 assert (ctx.get(dut.quotient), ctx.get(dut.remainder)) == expected
@@ -396,10 +402,7 @@ def test_serial_sqrt(rng):
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
-            cycles = 1
-            while ctx.get(dut.busy):
-                await ctx.tick()
-                cycles += 1
+            cycles = await cycles_until_idle(ctx, dut)
             assert cycles == dut.latency
             assert ctx.get(dut.root) == isqrt(value), value
 
@@ -453,10 +456,7 @@ def test_ucb_score(rng):
             await ctx.tick()
             ctx.set(dut.start, 0)
             ctx.set(dut.arm.demand_sum, 0)  # taken at start
-            cycles = 1
-            while ctx.get(dut.busy):
-                await ctx.tick()
-                cycles += 1
+            cycles = await cycles_until_idle(ctx, dut)
             assert cycles == SCORE_CYCLES
             mean = 256 * useful // demand if demand else 0
             assert ctx.get(dut.score) == ucb_q8(mean, pulls, total)

@@ -26,9 +26,9 @@ def shift_up(mask: Value, amount: int) -> Value:
 
 
 def dilate(m: Module, mask: Value, below: int, above: int) -> Value:
-    """Union over set bits p of [p - below, p + above] (clipped to the mask): the span
-    grown downwards by doubling, then moved up by ``above`` (log2(below + above) + 1
-    levels)."""
+    """Union over set bits p of [p - below, p + above] (clipped to the mask): the mask
+    raised by ``above`` on a wider vector, its spans grown downwards by doubling,
+    the mask's width read back (log2(below + above) + 1 levels)."""
     width = len(mask)
     raised = Cat(Const(0, above), mask)  # bit p + above = bit p, nothing cut at the top
     return span_down(m, raised, 0, below + above)[:width]

@@ -62,7 +62,7 @@ from hw.predictor.tables import (
     stride_result_layout,
 )
 from hw.uvm_tree import Preferred, UvmTreeEngine
-from model.predictor.core import PolicyId, PredictorParams
+from model.predictor.core import BANDIT_ARM_IDS, BANDIT_WINDOWS, PolicyId, PredictorParams
 from model.uvm_tree import UvmTreeParams
 
 
@@ -157,7 +157,7 @@ class PredictorCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        params, _timing = self.params, self.timing
+        params = self.params
         m.submodules.regs = regs = ConfigRegisters(params)
         m.submodules.scan = scan = FaultScan(params)
         bandit = None
@@ -302,42 +302,41 @@ class PredictorCore(wiring.Component):
             decay.counts.eq(state.counts), decay.threshold.eq(regs.values.decay_threshold),
             stride.stream.eq(state.stride), stride.fallback.eq(windows.window16_early),
         ]
-        meta_layout = data.StructLayout({"valid": 1, "feedback": 1, "arm": ARM_BITS,
-                                         "low": unit_bits(params), "high": unit_bits(params),
-                                         "allowed": params.units})
-        m.submodules.meta_delay = meta_delay = DelayLine(meta_layout, MASK_STAGES)
+        # the item's fields, MASK_STAGES later, beside the masks (candidate and source
+        # are chosen below)
+        m.submodules.meta_delay = meta_delay = DelayLine(_bundle_layout(params), MASK_STAGES)
         m.d.comb += [meta_delay.i.valid.eq(state.valid), meta_delay.i.feedback.eq(state.feedback),
                      meta_delay.i.arm.eq(state.arm), meta_delay.i.low.eq(state.low),
                      meta_delay.i.high.eq(state.high), meta_delay.i.allowed.eq(state.allowed)]
         meta = meta_delay.o
         bundle = Signal(_bundle_layout(params))
-        m.d.comb += [bundle.valid.eq(meta.valid), bundle.feedback.eq(meta.feedback),
-                     bundle.arm.eq(meta.arm), bundle.low.eq(meta.low),
-                     bundle.high.eq(meta.high), bundle.allowed.eq(meta.allowed)]
-        by_policy = {PolicyId.WINDOW: windows.window, PolicyId.DECAY: decay.mask,
-                     PolicyId.STRIDE: stride.mask, PolicyId.MLP: windows.window16}
-        by_arm = [None, windows.window16, windows.window32, decay.mask, stride.mask,
-                  windows.window16]  # uvm (0) and mlp (5) are replaced at the join
+        m.d.comb += bundle.eq(meta)
+        windows_by_width = dict(zip(BANDIT_WINDOWS, (windows.window16, windows.window32),
+                                    strict=True))
+        masks = {PolicyId.WINDOW: windows.window, PolicyId.DECAY: decay.mask,
+                 PolicyId.STRIDE: stride.mask,
+                 PolicyId.MLP: windows.window16}  # the MLP's fallback, replaced when confident
+        sources = {PolicyId.UVM: Source.UVM, PolicyId.MLP: Source.MLP}
         with m.Switch(regs.values.policy):
-            for policy, mask in by_policy.items():
-                if params.has(policy):
-                    with m.Case(policy):
-                        m.d.comb += bundle.candidate.eq(mask)
-            if params.has(PolicyId.UVM):
-                with m.Case(PolicyId.UVM):
-                    m.d.comb += bundle.source.eq(Source.UVM)
+            for policy in params.policies:
+                if policy in (PolicyId.NONE, PolicyId.BANDIT):
+                    continue
+                with m.Case(policy):
+                    if policy in masks:
+                        m.d.comb += bundle.candidate.eq(masks[policy])
+                    m.d.comb += bundle.source.eq(sources.get(policy, Source.CANDIDATE))
             if params.has(PolicyId.BANDIT):
                 with m.Case(PolicyId.BANDIT):
+                    widths = iter(BANDIT_WINDOWS)
                     with m.Switch(meta.arm):
-                        for arm, mask in enumerate(by_arm):
+                        for arm, policy in enumerate(BANDIT_ARM_IDS):
                             with m.Case(arm):
+                                mask = (windows_by_width[next(widths)]
+                                        if policy == PolicyId.WINDOW else masks.get(policy))
                                 if mask is not None:
                                     m.d.comb += bundle.candidate.eq(mask)
-                    m.d.comb += bundle.source.eq(Mux(meta.arm == 0, Source.UVM, Mux(
-                        meta.arm == 5, Source.MLP, Source.CANDIDATE)))
-        if params.has(PolicyId.MLP):
-            with m.If(regs.values.policy == PolicyId.MLP):
-                m.d.comb += bundle.source.eq(Source.MLP)
+                                m.d.comb += bundle.source.eq(
+                                    sources.get(policy, Source.CANDIDATE))
         m.submodules.bundle_delay = delay = DelayLine(_bundle_layout(params),
                                                       timing.join - timing.masks)
         m.d.comb += delay.i.eq(bundle)
