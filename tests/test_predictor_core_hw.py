@@ -9,28 +9,17 @@ import pytest
 
 from hw.predictor_sim import replay_model, run_core
 from model.predictor.core import ErrorCode, PolicyId, PredictorParams, Reg
+from sim.system import core_traffic
 
 UNITS = 64
 
 
 def random_event(rng):
-    kind = rng.random()
-    if kind < 0.3:
-        faulted = rng.getrandbits(UNITS) & rng.getrandbits(UNITS) & rng.getrandbits(UNITS)
-    elif kind < 0.6:  # a strided run
-        step, start = rng.randrange(1, 9), rng.randrange(UNITS)
-        faulted = sum(1 << p for p in range(start, UNITS, step)[:rng.randrange(1, 12)])
-    else:
-        faulted = 1 << rng.randrange(UNITS)
-    faulted = faulted or 1 << rng.randrange(UNITS)
-    resident = rng.getrandbits(UNITS) & ~faulted & rng.getrandbits(UNITS)
-    return dict(block=rng.randrange(8), tag=rng.randrange(4), new_batch=rng.random() < 0.3,
-                faulted=faulted, resident=resident)
+    return core_traffic.random_event(rng, UNITS)
 
 
 def random_feedback(rng):
-    return dict(block=rng.randrange(8), useful=rng.getrandbits(UNITS) & rng.getrandbits(UNITS),
-                useless=rng.getrandbits(UNITS) & rng.getrandbits(UNITS))
+    return core_traffic.random_feedback(rng, UNITS)
 
 
 @pytest.mark.parametrize("deadblock", [0, 1])

@@ -11,6 +11,10 @@ from amaranth.hdl import Cat, Const, Module, Signal, Value
 
 
 def _level(m: Module, value: Value, name: str) -> Signal:
+    """``value`` as a signal of its own (a signal stays itself). Amaranth copies an
+    expression into every slice taken of it, so anything sliced is a signal."""
+    if isinstance(value, Signal):
+        return value
     signal = Signal(len(value), name=name)
     m.d.comb += signal.eq(value)
     return signal
@@ -30,13 +34,14 @@ def dilate(m: Module, mask: Value, below: int, above: int) -> Value:
     raised by ``above`` on a wider vector, its spans grown downwards by doubling,
     the mask's width read back (log2(below + above) + 1 levels)."""
     width = len(mask)
+    mask = _level(m, mask, "dilate_in")
     raised = Cat(Const(0, above), mask)  # bit p + above = bit p, nothing cut at the top
     return span_down(m, raised, 0, below + above)[:width]
 
 
 def span_down(m: Module, mask: Value, reach_from: int, reach_to: int) -> Value:
     """Grow spans covering [p - reach_from, p] for set bits p to [p - reach_to, p]."""
-    out, reach = mask, reach_from
+    out, reach = _level(m, mask, "span_in"), reach_from
     while reach < reach_to:
         step = min(reach + 1, reach_to - reach)
         out = _level(m, out | shift_up(out, -step), f"span{reach + step}")
@@ -46,7 +51,7 @@ def span_down(m: Module, mask: Value, reach_from: int, reach_to: int) -> Value:
 
 def prefix_or_down(m: Module, mask: Value) -> Value:
     """Bit i = OR of mask bits i..W-1 (at or above i): log2(W) levels."""
-    out, step = mask, 1
+    out, step = _level(m, mask, "above_in"), 1
     while step < len(mask):
         out = _level(m, out | shift_up(out, -step), f"above{step}")
         step *= 2
@@ -55,7 +60,7 @@ def prefix_or_down(m: Module, mask: Value) -> Value:
 
 def prefix_or_up(m: Module, mask: Value) -> Value:
     """Bit i = OR of mask bits 0..i (at or below i): log2(W) levels."""
-    out, step = mask, 1
+    out, step = _level(m, mask, "below_in"), 1
     while step < len(mask):
         out = _level(m, out | shift_up(out, step), f"below{step}")
         step *= 2
@@ -65,13 +70,13 @@ def prefix_or_up(m: Module, mask: Value) -> Value:
 def highest_one(m: Module, mask: Value) -> Value:
     """One-hot of the highest set bit (0 when the mask is empty)."""
     mask = _level(m, mask, "mask")
-    return mask & ~shift_up(prefix_or_down(m, mask), -1)
+    return _level(m, mask & ~shift_up(prefix_or_down(m, mask), -1), "highest")
 
 
 def lowest_one(m: Module, mask: Value) -> Value:
     """One-hot of the lowest set bit (0 when the mask is empty)."""
     mask = _level(m, mask, "mask")
-    return mask & ~shift_up(prefix_or_up(m, mask), 1)
+    return _level(m, mask & ~shift_up(prefix_or_up(m, mask), 1), "lowest")
 
 
 def encode(one_hot: Value) -> Value:
@@ -102,7 +107,7 @@ def decode(m: Module, index: Value, width: int) -> Value:
             lo += len(field)
         outs.append(term)
     in_range = index < width if (1 << bits) != width or len(index) > bits else Const(1, 1)
-    return Cat(*outs) & in_range.replicate(width)
+    return _level(m, Cat(*outs) & in_range.replicate(width), "decoded")
 
 
 def at_or_above(m: Module, index: Value, width: int) -> Value:

@@ -2,11 +2,13 @@
 
 ``write``: one register write per valid cycle (``model.predictor.core`` gives
 the addresses, legal values and the error rules: an illegal write changes
-nothing and sets the sticky error unless one is held). ``values``: the
-registers (the window as log2 of its width); ``restart``: a POLICY or
-DEADBLOCK write is taken (this cycle); ``clear``: ``restart`` one cycle later
-(every table restarts); ``weight``: MLP
-weight writes passed on to the MLP engine; ``error``: code and address.
+nothing and sets the sticky error unless one is held). A write is registered,
+checked in the next cycle and applied in the one after (:data:`CONFIG_STAGES`
+cycles with ``busy`` high, while the core holds its traffic back).
+``values``: the registers (the window as log2 of its width); ``restart``: a
+POLICY or DEADBLOCK write is being applied (with ``busy``); ``clear``:
+``restart`` one cycle later (every table restarts); ``weight``: MLP weight
+writes passed on to the MLP engine; ``error``: code and address.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from model.predictor.mlp import HIDDEN, INPUTS, OUTPUTS
 from model.uvm_tree import MIN_FAULTS_MAX
 
 INT8_WEIGHTS = INPUTS * HIDDEN + HIDDEN * OUTPUTS  # weight words below this are int8
+#: cycles after a write's handshake with ``busy`` high: registered, then checked
+CONFIG_STAGES = 2
 
 
 def values_layout() -> data.StructLayout:
@@ -63,6 +67,7 @@ class ConfigRegisters(wiring.Component):
         super().__init__({
             "write": In(stream.Signature(config_layout(), always_ready=True)),
             "values": Out(values_layout(), init=self._init),
+            "busy": Out(1),
             "restart": Out(1),
             "clear": Out(1),
             "weight": Out(stream.Signature(weight_write_layout(), always_ready=True)),
@@ -71,9 +76,54 @@ class ConfigRegisters(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        params = self.params
-        address, value = self.write.payload.address, self.write.payload.value
+        pending = Signal(config_layout())  # the write, registered: checked this cycle
+        pending_valid = Signal()
+        m.d.sync += [pending_valid.eq(self.write.valid), pending.eq(self.write.payload)]
+        checked = Signal(config_layout())  # the write and its code: applied this cycle
+        valid = Signal()
         code = Signal(2)
+        m.d.sync += [valid.eq(pending_valid), checked.eq(pending)]
+        m.d.comb += self.busy.eq(pending_valid | valid)
+        m.d.sync += code.eq(self._check(m, pending))
+        address, value = checked.address, checked.value
+        in_weights = (address >= WEIGHT_BASE) & (address < WEIGHT_BASE + WEIGHT_COUNT)
+        index = Signal(8)
+        m.d.comb += index.eq(address - WEIGHT_BASE)
+        taken = valid & (code == ErrorCode.NONE)
+        values = self.values
+        fields = {Reg.POLICY: values.policy, Reg.DEADBLOCK: values.deadblock,
+                  Reg.DECAY_THRESHOLD: values.decay_threshold,
+                  Reg.UVM_THRESHOLD: values.uvm_threshold,
+                  Reg.UVM_MIN_FAULTS: values.uvm_min_faults,
+                  Reg.BANDIT_EPOCH: values.bandit_epoch, Reg.MLP_S1: values.s1,
+                  Reg.MLP_S2: values.s2, Reg.MLP_CONF: values.conf_threshold}
+        m.d.comb += self.restart.eq(taken & ((address == Reg.POLICY) | (address == Reg.DEADBLOCK)))
+        m.d.sync += self.clear.eq(self.restart)
+        with m.If(taken):
+            with m.Switch(address):
+                for reg, field in fields.items():
+                    with m.Case(reg):
+                        m.d.sync += field.eq(value)
+                with m.Case(Reg.WINDOW):
+                    for log2 in range(WINDOW_LOG2_MAX + 1):
+                        with m.If(value == 1 << log2):
+                            m.d.sync += values.window_log2.eq(log2)
+                with m.Case(Reg.CLEAR_ERROR):
+                    m.d.sync += [self.error.code.eq(ErrorCode.NONE), self.error.address.eq(0)]
+        with m.If(valid & (code != ErrorCode.NONE)
+                  & (self.error.code == ErrorCode.NONE)):
+            m.d.sync += [self.error.code.eq(code), self.error.address.eq(address)]
+        m.d.comb += [
+            self.weight.valid.eq(taken & in_weights),
+            self.weight.payload.index.eq(index), self.weight.payload.value.eq(value),
+        ]
+        return m
+
+    def _check(self, m, write) -> Signal:
+        """The ``ErrorCode`` of ``write`` (NONE: legal)."""
+        params = self.params
+        code = Signal(2)
+        address, value = write.address, write.value
         in_weights = (address >= WEIGHT_BASE) & (address < WEIGHT_BASE + WEIGHT_COUNT)
         index = Signal(8)
         m.d.comb += index.eq(address - WEIGHT_BASE)
@@ -116,32 +166,4 @@ class ConfigRegisters(wiring.Component):
                         m.d.comb += code.eq(check)
                 with m.Default():
                     m.d.comb += code.eq(ErrorCode.ADDRESS)
-        taken = self.write.valid & (code == ErrorCode.NONE)
-        values = self.values
-        fields = {Reg.POLICY: values.policy, Reg.DEADBLOCK: values.deadblock,
-                  Reg.DECAY_THRESHOLD: values.decay_threshold,
-                  Reg.UVM_THRESHOLD: values.uvm_threshold,
-                  Reg.UVM_MIN_FAULTS: values.uvm_min_faults,
-                  Reg.BANDIT_EPOCH: values.bandit_epoch, Reg.MLP_S1: values.s1,
-                  Reg.MLP_S2: values.s2, Reg.MLP_CONF: values.conf_threshold}
-        m.d.comb += self.restart.eq(taken & ((address == Reg.POLICY) | (address == Reg.DEADBLOCK)))
-        m.d.sync += self.clear.eq(self.restart)
-        with m.If(taken):
-            with m.Switch(address):
-                for reg, field in fields.items():
-                    with m.Case(reg):
-                        m.d.sync += field.eq(value)
-                with m.Case(Reg.WINDOW):
-                    for log2 in range(WINDOW_LOG2_MAX + 1):
-                        with m.If(value == 1 << log2):
-                            m.d.sync += values.window_log2.eq(log2)
-                with m.Case(Reg.CLEAR_ERROR):
-                    m.d.sync += [self.error.code.eq(ErrorCode.NONE), self.error.address.eq(0)]
-        with m.If(self.write.valid & (code != ErrorCode.NONE)
-                  & (self.error.code == ErrorCode.NONE)):
-            m.d.sync += [self.error.code.eq(code), self.error.address.eq(address)]
-        m.d.comb += [
-            self.weight.valid.eq(taken & in_weights),
-            self.weight.payload.index.eq(index), self.weight.payload.value.eq(value),
-        ]
-        return m
+        return code

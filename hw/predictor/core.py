@@ -8,8 +8,9 @@ each policy computes). Ports:
   answer per event, in order; ``error``: the sticky error register.
 - At most one of config / event / feedback is taken per cycle, and the model
   sees them in that order. A config write waits until the pipeline is empty
-  (and holds events and feedback back meanwhile); an event goes before a
-  feedback offered in the same cycle.
+  and holds events and feedback back meanwhile and for two cycles after its
+  handshake, while ``ConfigRegisters`` checks and applies it; an event goes
+  before a feedback offered in the same cycle.
 - Throughput: one event or feedback per cycle, except: an event that runs the
   MLP (policies MLP and BANDIT) at most every ``MLP_INTERVAL`` cycles; under
   BANDIT an event opening a fault batch waits for the items ahead of it to
@@ -199,7 +200,7 @@ class PredictorCore(wiring.Component):
             m.d.sync += fresh.eq(0)
         opens_batch = (policy == PolicyId.BANDIT) & new_batch
         waiting_close = opens_batch & ((ahead != 0) | close_needed | close_busy | closing)
-        hold = config.valid | close_busy | closing
+        hold = config.valid | regs.busy | close_busy | closing
         m.d.comb += [
             take_event.eq(events.valid & ~hold & (outstanding < timing.output_depth)
                           & (~uses_mlp | (since_mlp == MLP_INTERVAL)) & ~waiting_close),
@@ -213,7 +214,7 @@ class PredictorCore(wiring.Component):
             self.error.eq(regs.error),
         ]
         start_close = (events.valid & opens_batch & (ahead == 0) & close_needed
-                       & ~close_busy & ~closing & ~config.valid)
+                       & ~close_busy & ~closing & ~config.valid & ~regs.busy)
         if bandit is not None:
             m.d.comb += bandit.close.start.eq(start_close)
         m.d.sync += closing.eq(start_close)  # covers the cycle before busy rises
@@ -243,10 +244,14 @@ class PredictorCore(wiring.Component):
     def _state_stage(self, m, regs, scan, bandit):
         params = self.params
         item, summary = scan.o_item, scan.o_summary
-        tables = {"stride_table": StrideTable(params), "accuracy": AccuracyTable(params),
-                  "uvm_counters": UvmCounterTable(params)}
+        tables = {"stride_table": StrideTable(params)}  # stride, and the MLP's feature 6
+        if params.has(PolicyId.MLP):
+            tables["accuracy"] = AccuracyTable(params)
+        if params.has(PolicyId.UVM):
+            tables["uvm_counters"] = UvmCounterTable(params)
         if params.deadblock:
             tables["deadblock"] = DeadBlockTable(params)
+        m.d.comb += tables["stride_table"].next_item.eq(scan.next_item)
         for name, table in tables.items():
             m.submodules[name] = table
             m.d.comb += [table.item.eq(item), table.summary.eq(summary),
@@ -283,9 +288,9 @@ class PredictorCore(wiring.Component):
             state.high.eq(summary.tops[0]), state.faulted_count.eq(summary.first_count),
             state.resident_count.eq(summary.second_count), state.run.eq(summary.run),
             state.stride.eq(tables["stride_table"].result),
-            state.useful.eq(tables["accuracy"].useful),
-            state.useless.eq(tables["accuracy"].useless),
-            state.uvm_before.eq(tables["uvm_counters"].before),
+            state.useful.eq(tables["accuracy"].useful if "accuracy" in tables else 0),
+            state.useless.eq(tables["accuracy"].useless if "accuracy" in tables else 0),
+            state.uvm_before.eq(tables["uvm_counters"].before if "uvm_counters" in tables else 0),
             state.arm.eq(Mux(is_bandit, bandit.arm, 0) if bandit is not None else 0),
         ]
         return state
@@ -309,8 +314,16 @@ class PredictorCore(wiring.Component):
                      meta_delay.i.arm.eq(state.arm), meta_delay.i.low.eq(state.low),
                      meta_delay.i.high.eq(state.high), meta_delay.i.allowed.eq(state.allowed)]
         meta = meta_delay.o
+        # candidate and source are chosen below; every other field passes through. Each
+        # field is driven once: a whole-bundle default under partial overrides becomes
+        # `always @*` blocks in the Verilog that Icarus leaves X until an input changes.
+        candidate = Signal(params.units)
+        source = Signal(2)
         bundle = Signal(_bundle_layout(params))
-        m.d.comb += bundle.eq(meta)
+        m.d.comb += [bundle.valid.eq(meta.valid), bundle.feedback.eq(meta.feedback),
+                     bundle.arm.eq(meta.arm), bundle.low.eq(meta.low), bundle.high.eq(meta.high),
+                     bundle.allowed.eq(meta.allowed), bundle.candidate.eq(candidate),
+                     bundle.source.eq(source)]
         windows_by_width = dict(zip(BANDIT_WINDOWS, (windows.window16, windows.window32),
                                     strict=True))
         masks = {PolicyId.WINDOW: windows.window, PolicyId.DECAY: decay.mask,
@@ -323,8 +336,8 @@ class PredictorCore(wiring.Component):
                     continue
                 with m.Case(policy):
                     if policy in masks:
-                        m.d.comb += bundle.candidate.eq(masks[policy])
-                    m.d.comb += bundle.source.eq(sources.get(policy, Source.CANDIDATE))
+                        m.d.comb += candidate.eq(masks[policy])
+                    m.d.comb += source.eq(sources.get(policy, Source.CANDIDATE))
             if params.has(PolicyId.BANDIT):
                 with m.Case(PolicyId.BANDIT):
                     widths = iter(BANDIT_WINDOWS)
@@ -334,8 +347,8 @@ class PredictorCore(wiring.Component):
                                 mask = (windows_by_width[next(widths)]
                                         if policy == PolicyId.WINDOW else masks.get(policy))
                                 if mask is not None:
-                                    m.d.comb += bundle.candidate.eq(mask)
-                                m.d.comb += bundle.source.eq(
+                                    m.d.comb += candidate.eq(mask)
+                                m.d.comb += source.eq(
                                     sources.get(policy, Source.CANDIDATE))
         m.submodules.bundle_delay = delay = DelayLine(_bundle_layout(params),
                                                       timing.join - timing.masks)

@@ -74,4 +74,19 @@ def summary_layout(params: PredictorParams) -> data.StructLayout:
         "first_groups": data.ArrayLayout(unsigned(5), groups),  # set units per big page
         "second_groups": data.ArrayLayout(unsigned(5), groups),
         "run": unsigned(cb),  # second's units just below low (resident run)
+        "stride": stride_summary_layout(params),
+    })
+
+
+def stride_summary_layout(params: PredictorParams) -> data.StructLayout:
+    """What the stride update needs of the top units alone (``hw.predictor.tables``):
+    ``gap`` = tops[0] - tops[1]; ``run``: trailing equal gaps among the tops (1..4);
+    ``units``: set units, exact up to 5, 6 meaning more; ``all_equal``: every gap
+    equals ``gap``; ``several``: more than one unit; ``run_confidence`` = min(100,
+    50 + 20 (run - 1)); ``all_confidence`` = min(100, 50 + 20 (units - 1));
+    ``gain`` = 20 units."""
+    return data.StructLayout({
+        "gap": signed(unit_bits(params) + 2), "run": unsigned(3), "units": unsigned(3),
+        "all_equal": unsigned(1), "several": unsigned(1), "run_confidence": unsigned(7),
+        "all_confidence": unsigned(7), "gain": unsigned(7),
     })

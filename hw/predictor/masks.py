@@ -18,6 +18,9 @@ registers its mask twice (never stalls, one item per cycle):
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -26,7 +29,7 @@ from hw.predictor.bits import decode, dilate, span_down
 from hw.predictor.tables import stride_result_layout
 from model.predictor.core import BANDIT_WINDOWS, PredictorParams
 from model.predictor.decay import REACH, SHIFT
-from model.predictor.stride import AROUND, DEPTH
+from model.predictor.stride import AROUND, CONFIDENT, DEPTH
 
 #: cycles from a unit's inputs to its registered mask
 MASK_STAGES = 2
@@ -49,13 +52,18 @@ class WindowMasks(wiring.Component):
         m = Module()
         units = self.params.units
         small, big = BANDIT_WINDOWS
-        lift = (1 << WINDOW_LOG2_MAX) - 1
-        # raised[j] = faulted[j - lift]: a span [p + lift - (2w - 1), p + lift] read from
-        # bit lift - (w - 1) on is window w, with nothing lost at either end
+        # a window of at least the block's width covers the block whenever a unit faulted;
+        # the narrower ones are spans over raised[j] = faulted[j - lift]: a span
+        # [p + lift - (2w - 1), p + lift] read from bit lift - (w - 1) on is window w,
+        # with nothing lost at either end
+        spanned = [log2 for log2 in range(WINDOW_LOG2_MAX + 1) if 1 << log2 < units]
+        lift = (1 << spanned[-1]) - 1
         raised = Cat(Const(0, lift), self.faulted)
+        any_fault = Signal()  # one stage late, like the spans of width >= small
+        m.d.sync += any_fault.eq(self.faulted.any())
         spans = {}  # log2 width -> span of reach 2w - 1 over raised
         reach, span = 0, raised
-        for log2 in range(WINDOW_LOG2_MAX + 1):
+        for log2 in spanned:
             width = 1 << log2
             span = span_down(m, span, reach, 2 * width - 1)
             reach = 2 * width - 1
@@ -66,6 +74,8 @@ class WindowMasks(wiring.Component):
                 spans[log2] = span
 
         def window(log2: int):
+            if log2 not in spans:
+                return any_fault.replicate(units)
             start = lift - ((1 << log2) - 1)
             return spans[log2][start:start + units]
 
@@ -111,7 +121,8 @@ class DecayMask(wiring.Component):
             upper = [self.counts[o] << (SHIFT - (o - b))
                      for o in range(b + 1, min(groups, b + REACH + 1))]
             m.d.sync += [below[b].eq(sum(lower)), above[b].eq(sum(upper) if upper else 0)]
-        chosen = Cat(*[(below[b] + above[b]) >= threshold for b in range(groups)])
+        chosen = Signal(groups)  # a signal: each bit is sliced 16 times below
+        m.d.comb += chosen.eq(Cat(*[(below[b] + above[b]) >= threshold for b in range(groups)]))
         m.d.sync += self.mask.eq(Cat(*[chosen[b].replicate(16) for b in range(groups)]))
         return m
 
@@ -135,16 +146,17 @@ class StrideMask(wiring.Component):
         points = [Signal(ub, name=f"point{k}") for k in range(1, DEPTH + 1)]
         inside = Signal(DEPTH)
         predicting = Signal()
-        m.d.sync += predicting.eq(self.stream.predicting)
+        m.d.sync += predicting.eq((self.stream.confidence > CONFIDENT) & (self.stream.stride != 0))
         for k, point in enumerate(points, start=1):
             position = Signal(signed(ub + 6), name=f"position{k}")
             m.d.comb += position.eq(Cat(self.stream.last, Const(0, 1)).as_signed()
                                     + self.stream.stride * k)
             m.d.sync += [point.eq(position[:ub]),
                          inside[k - 1].eq((position >= 0) & (position < units))]
-        hits = Const(0, units)
-        for k, point in enumerate(points):
-            hits = hits | (decode(m, point, units) & inside[k].replicate(units))
+        hits = Signal(units)  # a signal: dilate slices it
+        terms = [decode(m, point, units) & inside[k].replicate(units)
+                 for k, point in enumerate(points)]
+        m.d.comb += hits.eq(functools.reduce(operator.or_, terms))
         m.d.sync += self.mask.eq(Mux(predicting, dilate(m, hits, AROUND, AROUND - 1),
                                      self.fallback))
         return m

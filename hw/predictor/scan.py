@@ -3,22 +3,25 @@
 Stateless, never stalls, :data:`SCAN_STAGES` cycles from ``i`` to ``o``: the
 lowest set unit and the TOPS highest (one popped per stage: a prefix OR finds
 the highest remaining unit), whether there are more, the set units of each
-mask and of each big page (16 units), and the resident run just below the
-lowest fault (``model.predictor.mlp`` feature 5).
+mask and of each big page (16 units), the resident run just below the
+lowest fault (``model.predictor.mlp`` feature 5), and in a last stage what the
+stride table's update needs of the top units alone (``stride_summary_layout``),
+so that the state stage keeps only what depends on the table.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.predictor.bits import at_or_above, encode, highest_one, lowest_one, popcount
-from hw.predictor.layouts import TOPS, item_layout, summary_layout
+from hw.predictor.layouts import TOPS, item_layout, stride_summary_layout, summary_layout
 from model.predictor.core import PredictorParams
 
-#: cycles from an item on ``i`` to its summary on ``o``: one per popped top unit
-SCAN_STAGES = TOPS
+#: cycles from an item on ``i`` to its summary on ``o``: one per popped top unit, then
+#: one that prepares the stride update from the top units
+SCAN_STAGES = TOPS + 1
 
 
 class FaultScan(wiring.Component):
@@ -30,6 +33,7 @@ class FaultScan(wiring.Component):
         super().__init__({
             "i": In(item_layout(params)),
             "o_item": Out(item_layout(params)),
+            "next_item": Out(item_layout(params)),  # o_item of the next cycle
             "o_summary": Out(summary_layout(params)),
         })
 
@@ -38,9 +42,9 @@ class FaultScan(wiring.Component):
         params = self.params
         layout = summary_layout(params)
         items = [self.i]
-        summaries = [Signal(layout, name=f"summary_s{s + 1}") for s in range(SCAN_STAGES)]
-        remaining = [Signal(params.units, name=f"remaining_s{s + 1}") for s in range(SCAN_STAGES)]
-        for stage in range(SCAN_STAGES):
+        summaries = [Signal(layout, name=f"summary_s{s + 1}") for s in range(TOPS)]
+        remaining = [Signal(params.units, name=f"remaining_s{s + 1}") for s in range(TOPS)]
+        for stage in range(TOPS):
             item = Signal(item_layout(params), name=f"item_s{stage + 1}")
             m.d.sync += item.eq(items[-1])
             items.append(item)
@@ -82,7 +86,41 @@ class FaultScan(wiring.Component):
                 gap = highest_one(m, ~items[1].second & below_low)
                 m.d.sync += summary.run.eq(Mux(gap.any(), before.low - 1 - encode(gap),
                                                before.low))
-            if stage == SCAN_STAGES - 1:
+            if stage == TOPS - 1:
                 m.d.sync += summary.more.eq((source & ~top).any())
-        m.d.comb += [self.o_item.eq(items[-1]), self.o_summary.eq(summaries[-1])]
+        item = Signal(item_layout(params), name="item_prep")
+        summary = Signal(layout, name="summary_prep")
+        m.d.sync += [item.eq(items[-1]), summary.eq(summaries[-1]),
+                     summary.stride.eq(_stride_summary(m, summaries[-1], params))]
+        m.d.comb += [self.o_item.eq(item), self.o_summary.eq(summary),
+                     self.next_item.eq(items[-1])]
         return m
+
+
+def _capped(value, cap: int):
+    return Mux(value > cap, cap, value)
+
+
+def _stride_summary(m: Module, summary, params: PredictorParams) -> Signal:
+    """``stride_summary_layout`` of a summary whose tops are complete."""
+    tops, valid = summary.tops, summary.top_valid
+    out = Signal(stride_summary_layout(params), name="stride_prep")
+    gap = Signal.like(out.gap)
+    m.d.comb += gap.eq(tops[0] - tops[1])  # positive: tops descend
+    run = Signal(range(5))
+    m.d.comb += run.eq(1)
+    for k in range(2, 5):  # gap k-1 (tops[k-1] - tops[k]) continues the run
+        same = Cat(*[valid[j + 1] & ((tops[j] - tops[j + 1]) == gap)
+                     for j in range(1, k)]).all()
+        with m.If(same):
+            m.d.comb += run.eq(k)
+    units = Signal(range(7))
+    m.d.comb += units.eq(Mux(summary.more, 6, sum(valid[k] for k in range(len(valid)))))
+    m.d.comb += [
+        out.gap.eq(gap), out.run.eq(run), out.units.eq(units),
+        out.all_equal.eq(~summary.more & (run == units - 1)), out.several.eq(valid[1]),
+        out.run_confidence.eq(_capped(50 + 20 * (run - 1), 100)),
+        out.all_confidence.eq(_capped(50 + 20 * (units - 1), 100)),
+        out.gain.eq(20 * units),
+    ]
+    return out

@@ -27,7 +27,6 @@ from model.predictor.core import BLOCK_BITS, TAG_BITS, UVM_COUNTER_ENTRIES, Pred
 from model.predictor.deadblock import COUNTER_MAX, MIN_SAMPLES
 from model.predictor.deadblock import ENTRIES as DEAD_ENTRIES
 from model.predictor.mlp import ACCURACY_ENTRIES
-from model.predictor.stride import CONFIDENT
 
 CONFIDENCE_MAX = 100
 
@@ -41,10 +40,11 @@ def stride_entry_layout(params: PredictorParams) -> data.StructLayout:
 
 
 def stride_result_layout(params: PredictorParams) -> data.StructLayout:
-    """A stream's state after an event; ``predicting``: confidence > 80 and a stride."""
+    """A stream's state after an event (it predicts when confidence > 80 and the
+    stride is not 0: ``hw.predictor.masks.StrideMask`` decides, a stage later)."""
     ub = unit_bits(params)
     return data.StructLayout({"last": unsigned(ub), "stride": signed(ub + 1),
-                              "confidence": unsigned(7), "predicting": unsigned(1)})
+                              "confidence": unsigned(7)})
 
 
 class _TableBase(wiring.Component):
@@ -64,10 +64,17 @@ def _capped(value, cap: int):
 
 
 class StrideTable(_TableBase):
-    """``result``: the event's stream after its units (``model.predictor.stride.update``)."""
+    """``result``: the event's stream after its units (``model.predictor.stride.update``).
+
+    ``next_item``: the item that reaches the state stage next cycle. Its entry is
+    read a cycle early, and whether the entry holds its stream decided then,
+    both against the table as this cycle's write leaves it (the entry being
+    written is forwarded), so the state stage starts from registers.
+    """
 
     def __init__(self, params: PredictorParams):
-        super().__init__(params, {"result": Out(stride_result_layout(params))})
+        super().__init__(params, {"result": Out(stride_result_layout(params)),
+                                  "next_item": In(item_layout(params))})
 
     def elaborate(self, platform):
         m = Module()
@@ -77,54 +84,62 @@ class StrideTable(_TableBase):
                       for i in range(params.stride_entries))
         index = item.tag[:(params.stride_entries - 1).bit_length()] \
             if params.stride_entries > 1 else Const(0, 1)
-        old = Signal(entry_layout)
-        m.d.comb += old.eq(table[index])
-        tops, valid = summary.tops, summary.top_valid
-        matched = old.valid & (old.block == item.block) & (old.tag == item.tag)
-        several = valid[1]
-        gap = Signal(signed(unit_bits(params) + 2))
-        m.d.comb += gap.eq(tops[0] - tops[1])  # positive: tops descend
-        run = Signal(range(5))  # trailing equal gaps among the top units, 1..4
-        m.d.comb += run.eq(1)
-        for k in range(2, 5):  # gap k-1 (tops[k-1] - tops[k]) continues the run
-            same = Cat(*[(valid[j + 1]) & ((tops[j] - tops[j + 1]) == gap)
-                         for j in range(1, k)]).all()
-            with m.If(same):
-                m.d.comb += run.eq(k)
-        units = Signal(range(7))  # set units: exact up to 5, 6 meaning more
-        m.d.comb += units.eq(Mux(summary.more, 6, sum(valid[k] for k in range(len(valid)))))
-        all_equal = ~summary.more & (run == units - 1)
+        old = Signal(entry_layout)  # the item's entry, read a cycle early
+        prep = summary.stride  # everything that depends on the top units alone
+        matched, writes_it, upcoming_index = self._matched_early(m, table, index, item)
         first_step = Signal(signed(unit_bits(params) + 2))
         m.d.comb += first_step.eq(_signed(summary.low) - _signed(old.last))
         confidence = Signal(range(256))
         stride = Signal(signed(unit_bits(params) + 1))
-        reset_run = _capped(50 + 20 * (run - 1), CONFIDENCE_MAX)
         with m.If(~matched):
-            m.d.comb += [stride.eq(Mux(several, gap, 0)),
-                         confidence.eq(Mux(several, reset_run, 0))]
-        with m.Elif(~several):
+            m.d.comb += [stride.eq(Mux(prep.several, prep.gap, 0)),
+                         confidence.eq(Mux(prep.several, prep.run_confidence, 0))]
+        with m.Elif(~prep.several):
             with m.If(first_step == old.stride):
                 m.d.comb += [stride.eq(old.stride),
                              confidence.eq(_capped(old.confidence + 20, CONFIDENCE_MAX))]
             with m.Else():
                 m.d.comb += [stride.eq(first_step), confidence.eq(50)]
-        with m.Elif(all_equal & (first_step == gap)):
-            m.d.comb += [stride.eq(gap), confidence.eq(Mux(
-                gap == old.stride, _capped(old.confidence + 20 * units, CONFIDENCE_MAX),
-                _capped(50 + 20 * (units - 1), CONFIDENCE_MAX)))]
+        with m.Elif(prep.all_equal & (first_step == prep.gap)):
+            m.d.comb += [stride.eq(prep.gap), confidence.eq(Mux(
+                prep.gap == old.stride, _capped(old.confidence + prep.gain, CONFIDENCE_MAX),
+                prep.all_confidence))]
         with m.Else():
-            m.d.comb += [stride.eq(gap), confidence.eq(reset_run)]
+            m.d.comb += [stride.eq(prep.gap), confidence.eq(prep.run_confidence)]
+        tops = summary.tops
         m.d.comb += [
             self.result.last.eq(tops[0]), self.result.stride.eq(stride),
             self.result.confidence.eq(confidence),
-            self.result.predicting.eq((confidence > CONFIDENT) & (stride != 0)),
         ]
+        written = Signal(entry_layout)
+        m.d.comb += written.eq(Cat(Const(1, 1), item.block, item.tag, tops[0], stride,
+                                   confidence[:7]))
         with m.If(self.clear):
             m.d.sync += [entry.eq(0) for entry in table]
-        with m.Elif(item.valid & ~item.feedback):
-            m.d.sync += table[index].eq(Cat(Const(1, 1), item.block, item.tag, tops[0],
-                                            stride, confidence[:7]))
+            m.d.sync += old.eq(0)
+        with m.Else():
+            with m.If(item.valid & ~item.feedback):
+                m.d.sync += table[index].eq(written)
+            m.d.sync += old.eq(Mux(writes_it, written, table[upcoming_index]))
         return m
+
+    def _matched_early(self, m, table, index, item):
+        """Registered: the next item's entry holds its stream, after this cycle's write;
+        also whether this cycle writes the next item's entry, and its index."""
+        params, upcoming = self.params, self.next_item
+        entry_layout = stride_entry_layout(params)
+        upcoming_index = upcoming.tag[:len(index)] if params.stride_entries > 1 else Const(0, 1)
+        holds = Signal(params.stride_entries)
+        for e, raw in enumerate(table):
+            entry = data.View(entry_layout, raw)
+            m.d.comb += holds[e].eq(entry.valid & (entry.block == upcoming.block)
+                                    & (entry.tag == upcoming.tag))
+        writes_it = item.valid & ~item.feedback & (index == upcoming_index)
+        same_stream = (item.block == upcoming.block) & (item.tag == upcoming.tag)
+        matched = Signal()
+        m.d.sync += matched.eq(~self.clear & Mux(writes_it, same_stream,
+                                                 holds.bit_select(upcoming_index, 1)))
+        return matched, writes_it, upcoming_index
 
 
 class AccuracyTable(_TableBase):
