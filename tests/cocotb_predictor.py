@@ -14,7 +14,9 @@ one per cycle; config, then event, then feedback). For each policy of
 3. ``workload`` events of the system simulator on ``bench_args["workload"]``
    (``sim.system.core_traffic``), in the simulator's call order.
 
-After each phase the error register is compared with the model's. Figures
+After each phase no answer may follow the last one expected, the error
+register is compared with the model's, and every write of the phase must have
+been taken (or, in the illegal-write phase, refused) by the model. Figures
 (events, cycles, events per second) go to the log.
 """
 
@@ -29,6 +31,7 @@ from benchlib import LayoutCodec, bench_args, start_clock_and_reset
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.predictor.config import CONFIG_STAGES
+from hw.predictor.core import Timing
 from hw.predictor.layouts import (
     config_layout,
     error_layout,
@@ -39,6 +42,7 @@ from hw.predictor.layouts import (
 from model.predictor.core import (
     WEIGHT_BASE,
     WEIGHT_COUNT,
+    ErrorCode,
     PolicyId,
     PredictorCore,
     PredictorParams,
@@ -69,8 +73,10 @@ class Phase:
     offered once ``after`` events have been taken; ``strict``: a single queue of
     (kind, fields) offered one at a time in order."""
 
-    def __init__(self, name: str, *, strict: list | None = None, idle=0.0, ready=1.0):
+    def __init__(self, name: str, *, strict: list | None = None, idle=0.0, ready=1.0,
+                 refused: bool = False):
         self.name = name
+        self.refused = refused  # its writes must be refused (else each must be taken)
         self.queues = {kind: deque() for kind in KINDS}
         self.strict = deque(strict or [])
         self.idle = idle
@@ -116,6 +122,9 @@ class PredictorTB:
         self.ready = {k: getattr(dut, f"{PORTS[k]}__ready") for k in KINDS}
         self.payload = {k: getattr(dut, f"{PORTS[k]}__payload") for k in KINDS}
         self.expected: deque = deque()
+        # cycles after the last answer in which no other may appear: every item in flight
+        # has left, and a write's error shows (CONFIG_STAGES later)
+        self.quiet_cycles = Timing(params).latency + 8
         self.events = 0
         self.answers = 0
         self.cycles = 0
@@ -128,10 +137,13 @@ class PredictorTB:
         self.dut.prefetch__ready.value = 0
         await start_clock_and_reset(self.dut)
 
-    def _apply(self, kind: str, fields: dict) -> None:
+    def _apply(self, kind: str, fields: dict, phase: Phase) -> None:
         model = self.model
         if kind == "config":
-            model.write(fields["address"], fields["value"])
+            code = model.write(fields["address"], fields["value"])
+            if (code != ErrorCode.NONE) != phase.refused:
+                self.mismatches.append(f"{phase.name}: the model answers {code.name} to the "
+                                       f"write {fields}: the bench meant the opposite")
         elif kind == "event":
             self.expected.append((self.events, model.event(
                 fields["block"], fields["tag"], bool(fields["new_batch"]), fields["faulted"],
@@ -190,17 +202,24 @@ class PredictorTB:
             if len(taken) > 1:
                 raise AssertionError(f"{phase.name}: the core took {taken} in one cycle")
             for kind in taken:
-                self._apply(kind, offered[kind])
+                self._apply(kind, offered[kind], phase)
                 phase.pop(kind)
                 offered[kind] = None
             if answer is not None:
                 self._check(answer, phase.name)
         for kind in KINDS:
             self.valid[kind].value = 0
-        out_ready.value = 0
-        for _ in range(CONFIG_STAGES + 1):  # a write's error shows this many cycles later
+        out_ready.value = 1  # every answer is matched: nothing more may come out
+        for _ in range(max(self.quiet_cycles, CONFIG_STAGES + 1)):
+            await ReadOnly()
+            stray = int(out_payload.value) if out_valid.value else None
             await RisingEdge(clk)
             self.cycles += 1
+            if stray is not None:
+                self.mismatches.append(f"{phase.name}: an answer with no event outstanding: "
+                                       f"{self.answer_codec.unpack(stray)}")
+                break
+        out_ready.value = 0
         await ReadOnly()
         error = self.error_codec.unpack(int(self.dut.error.value))
         await RisingEdge(clk)
@@ -266,7 +285,8 @@ async def core_against_model(dut):
             phase.add("config", config(address, value), after=after)
         phase.queues["feedback"] = deque(sorted(phase.queues["feedback"], key=lambda x: x[1]))
         await tb.run(phase, max_cycles=200 * count + 10_000)
-        bad = Phase(f"{policy.name} illegal write", strict=[("config", illegal_write(params, rng))])
+        bad = Phase(f"{policy.name} illegal write", strict=[("config", illegal_write(params, rng))],
+                    refused=True)
         await tb.run(bad, max_cycles=10_000)
         clear = Phase(f"{policy.name} clear error", strict=[("config", config(Reg.CLEAR_ERROR, 0))])
         await tb.run(clear, max_cycles=10_000)

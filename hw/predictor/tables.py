@@ -2,7 +2,8 @@
 
 Every table sits at the core's state stage: an item there reads its entry and
 the entry is written at the end of the cycle, so items update the state in the
-order they were accepted (no hazard to forward). ``clear`` empties a table (a
+order they were accepted (the stride table reads a cycle early and forwards
+the entry being written). ``clear`` empties a table (a
 POLICY or DEADBLOCK write). Outputs are combinational; the core registers them.
 
 - :class:`StrideTable`: ``model.predictor.stride``'s streams. A batch's units

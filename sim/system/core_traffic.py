@@ -9,8 +9,9 @@ fields of ``hw.predictor.layouts.event_layout`` / ``feedback_layout``:
 - :func:`workload_operations`: the calls the system simulator makes on a
   built-in workload (the gpu-uvm loop, ``units`` units of 1 KiB per block,
   local memory 2/3 of the footprint so blocks are evicted and prefetches come
-  back useless), in call order, with the core's golden model answering them.
-  A feedback's ``after`` field counts the events before it in that order.
+  back useless), in call order, with the core's golden model answering them;
+  runs with the next seeds follow until ``limit`` events are recorded. A
+  feedback's ``after`` field counts the events before it in that order.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sim.system.windows import WindowedTrace
 UNIT_BYTES = 1024
 WINDOW_CYCLES = 1000  # 1 us at the workloads' 1 GHz trace clock
 OVERSUBSCRIPTION = 1.5
+MAX_RUNS = 20  # runs of the workload (one seed each) that may be joined to reach a limit
 
 
 def random_event(rng: random.Random, units: int, *, blocks: int = 8, tags: int = 4) -> dict:
@@ -96,23 +98,27 @@ class _Recorder(Predictor):
 
 def workload_operations(workload: str, params: PredictorParams, writes: list[tuple[int, int]],
                         limit: int, *, seed: int = 1) -> list[tuple[str, dict]]:
-    """Up to ``limit`` events (and the feedback between them) of ``workload`` at the
+    """Exactly ``limit`` events (and the feedback between them) of ``workload`` at the
     dma-device preset's sizes, answered by the core model after register ``writes``."""
     from sim import workloads
     from sim.system.compare import PRESETS, workload_params
 
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValueError(f"limit must be a positive int, got {limit!r}")
-    built = workloads.build(workload, seed=seed,
-                            **workload_params(PRESETS["dma-device"], workload))
-    wt = WindowedTrace(built.trace, window_cycles=WINDOW_CYCLES, unit_bytes=UNIT_BYTES,
-                       units_per_block=params.units)
-    capacity = max(1, int(wt.footprint_blocks / OVERSUBSCRIPTION))
     recorder = _Recorder(params, writes, limit)
-    try:
-        run_policy(wt, recorder, wt.schedule(capacity), HostCost())
-    except _Enough:
-        pass
+    for run_seed in range(seed, seed + MAX_RUNS):  # a new seed, new traffic, until enough
+        built = workloads.build(workload, seed=run_seed,
+                                **workload_params(PRESETS["dma-device"], workload))
+        wt = WindowedTrace(built.trace, window_cycles=WINDOW_CYCLES, unit_bytes=UNIT_BYTES,
+                           units_per_block=params.units)
+        capacity = max(1, int(wt.footprint_blocks / OVERSUBSCRIPTION))
+        try:
+            run_policy(wt, recorder, wt.schedule(capacity), HostCost())
+        except _Enough:
+            break
+    if recorder.events < limit:
+        raise ValueError(f"{workload} gives {recorder.events} events in {MAX_RUNS} runs, "
+                         f"fewer than the {limit} asked for")
     return recorder.operations
 
 
