@@ -1,4 +1,5 @@
-"""Parts of the prediction core on their own: the delay line, and netlist growth.
+"""Parts of the prediction core on their own: the delay line, shift-add products and
+netlist growth.
 
 The delay line in its memory form must hold its output at zero until it has
 been written ``cycles`` times since reset (memory contents are undefined at
@@ -14,9 +15,10 @@ import re
 
 import pytest
 from amaranth.back import rtlil
-from amaranth.hdl import ClockDomain, Module
+from amaranth.hdl import ClockDomain, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
+from hw.predictor.bits import times
 from hw.predictor.delay import MEMORY_FROM, DelayLine
 from hw.predictor.masks import DecayMask, StrideMask, WindowMasks
 from hw.predictor.scan import FaultScan
@@ -68,3 +70,22 @@ def test_mask_units_grow_linearly(part):
     big = _cells(part(PredictorParams(units=512)))
     assert big <= 2.6 * small, (f"{part.__name__}: {small} cells at 256 units, {big} at 512 "
                                 f"({big / small:.1f}x for twice the units)")
+
+
+@pytest.mark.parametrize("constant", [0, 1, 7, 10, 20, 177])
+@pytest.mark.parametrize("signed_value", [False, True])
+def test_times_is_the_product(constant, signed_value, rng):
+    value = Signal(signed(8) if signed_value else unsigned(8))
+    product = Signal(signed(20))
+    top = Module()
+    top.d.comb += product.eq(times(value, constant))
+    inputs = list(range(-128, 128)) if signed_value else list(range(256))
+
+    async def bench(ctx):
+        for v in rng.sample(inputs, 64) + [inputs[0], inputs[-1]]:
+            ctx.set(value, v)
+            assert ctx.get(product) == v * constant, f"{v} * {constant}"
+
+    sim = Simulator(top)
+    sim.add_testbench(bench)
+    sim.run()

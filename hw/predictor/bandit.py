@@ -44,6 +44,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, ResetInserter, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.predictor.bits import times
 from model.predictor.bandit import COUNT_MAX, EPOCH_COUNT_MAX, SUM_LIMIT
 from model.predictor.fixed import LN2_Q8, LOG2_FRACTION_BITS, LOG2_TABLE, isqrt, ln_q8, log2_q8
 
@@ -184,7 +185,7 @@ class LnQ8(wiring.Component):
         m.d.comb += [
             normalized.eq(self.value << shift),
             self.log2.eq(Cat(table[normalized[-1 - LOG2_FRACTION_BITS:-1]], msb)),
-            self.ln.eq((self.log2 * LN2_Q8) >> 8),
+            self.ln.eq(times(self.log2, LN2_Q8) >> 8),
         ]
         return m
 

@@ -116,6 +116,20 @@ def at_or_above(m: Module, index: Value, width: int) -> Value:
     return prefix_or_up(m, decode(m, index, width))
 
 
+def times(value: Value, constant: int) -> Value:
+    """``value * constant`` (a constant >= 0) as a sum of shifted copies, one per set bit
+    of the constant: adders in LUTs where a ``*`` would take a DSP block."""
+    if not isinstance(constant, int) or constant < 0:
+        raise ValueError(f"constant must be an int >= 0, got {constant!r}")
+    terms = [value << shift for shift in range(constant.bit_length()) if constant >> shift & 1]
+    if not terms:
+        return Const(0, 1)
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
 def popcount(bits: list[Value] | Value) -> Value:
     """Number of set bits, by an adder tree."""
     terms = [b for b in (bits if isinstance(bits, list) else list(bits))]

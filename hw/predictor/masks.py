@@ -25,7 +25,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.predictor.bits import decode, dilate, span_down
+from hw.predictor.bits import decode, dilate, span_down, times
 from hw.predictor.tables import stride_result_layout
 from model.predictor.core import BANDIT_WINDOWS, PredictorParams
 from model.predictor.decay import REACH, SHIFT
@@ -150,7 +150,7 @@ class StrideMask(wiring.Component):
         for k, point in enumerate(points, start=1):
             position = Signal(signed(ub + 6), name=f"position{k}")
             m.d.comb += position.eq(Cat(self.stream.last, Const(0, 1)).as_signed()
-                                    + self.stream.stride * k)
+                                    + times(self.stream.stride, k))
             m.d.sync += [point.eq(position[:ub]),
                          inside[k - 1].eq((position >= 0) & (position < units))]
         hits = Signal(units)  # a signal: dilate slices it

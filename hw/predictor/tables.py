@@ -23,6 +23,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from hw.predictor.bits import times
 from hw.predictor.layouts import count_bits, item_layout, summary_layout, unit_bits
 from model.predictor.core import BLOCK_BITS, TAG_BITS, UVM_COUNTER_ENTRIES, PredictorParams
 from model.predictor.deadblock import COUNTER_MAX, MIN_SAMPLES
@@ -208,7 +209,8 @@ class DeadBlockTable(_TableBase):
         for g in range(groups):
             live, dead = row[8 * g:8 * g + 4], row[8 * g + 4:8 * g + 8]
             seen = live + dead
-            m.d.comb += self.keep[g].eq(~((seen >= MIN_SAMPLES) & (10 * live <= 7 * seen)))
+            m.d.comb += self.keep[g].eq(~((seen >= MIN_SAMPLES)
+                                         & (times(live, 10) <= times(seen, 7))))
             live1, dead1 = _count_up(live, dead, summary.first_groups[g])
             dead2, live2 = _count_up(dead1, live1, summary.second_groups[g])
             written.append(Cat(live2, dead2))
