@@ -30,7 +30,7 @@ import cocotb
 from benchlib import LayoutCodec, bench_args, start_clock_and_reset
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from hw.predictor.config import CONFIG_STAGES
+from hw.predictor.config import CONFIG_STAGES, INT8_WEIGHTS
 from hw.predictor.core import Timing
 from hw.predictor.layouts import (
     config_layout,
@@ -48,7 +48,6 @@ from model.predictor.core import (
     PredictorParams,
     Reg,
 )
-from model.predictor.mlp import HIDDEN, INPUTS, OUTPUTS
 from sim.system.core_traffic import (
     policy_writes,
     random_event,
@@ -58,7 +57,6 @@ from sim.system.core_traffic import (
 
 KINDS = ("config", "event", "feedback")
 PORTS = {"config": "config", "event": "events", "feedback": "feedback"}
-INT8_WEIGHTS = INPUTS * HIDDEN + HIDDEN * OUTPUTS  # the rest are biases (int32)
 
 
 def params_from_args(args: dict) -> PredictorParams:
@@ -295,8 +293,7 @@ async def core_against_model(dut):
             operations = workload_operations(args["workload"], params, writes,
                                              args["workload_events"])
             strict = [("config", config(a, v)) for a, v in writes]
-            strict += [(kind, {k: v for k, v in fields.items() if k != "after"})
-                       for kind, fields in operations]
+            strict += operations
             phase = Phase(f"{policy.name} {args['workload']}", strict=strict,
                           idle=rng.choice([0.0, 0.2]), ready=rng.choice([1.0, 0.6]))
             await tb.run(phase, max_cycles=200 * len(strict) + 10_000)

@@ -7,7 +7,7 @@ is used twice is a signal of its own, so the netlist grows linearly.
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
 
 def _level(m: Module, value: Value, name: str) -> Signal:
@@ -128,6 +128,11 @@ def times(value: Value, constant: int) -> Value:
     for term in terms[1:]:
         total = total + term
     return total
+
+
+def capped(value: Value, cap: int) -> Value:
+    """``min(value, cap)``."""
+    return Mux(value > cap, cap, value)
 
 
 def popcount(bits: list[Value] | Value) -> Value:

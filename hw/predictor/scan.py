@@ -15,7 +15,15 @@ from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.predictor.bits import at_or_above, encode, highest_one, lowest_one, popcount, times
+from hw.predictor.bits import (
+    at_or_above,
+    capped,
+    encode,
+    highest_one,
+    lowest_one,
+    popcount,
+    times,
+)
 from hw.predictor.layouts import TOPS, item_layout, stride_summary_layout, summary_layout
 from model.predictor.core import PredictorParams
 
@@ -97,10 +105,6 @@ class FaultScan(wiring.Component):
         return m
 
 
-def _capped(value, cap: int):
-    return Mux(value > cap, cap, value)
-
-
 def _stride_summary(m: Module, summary, params: PredictorParams) -> Signal:
     """``stride_summary_layout`` of a summary whose tops are complete."""
     tops, valid = summary.tops, summary.top_valid
@@ -119,8 +123,8 @@ def _stride_summary(m: Module, summary, params: PredictorParams) -> Signal:
     m.d.comb += [
         out.gap.eq(gap), out.run.eq(run), out.units.eq(units),
         out.all_equal.eq(~summary.more & (run == units - 1)), out.several.eq(valid[1]),
-        out.run_confidence.eq(_capped(30 + times(run, 20), 100)),
-        out.all_confidence.eq(_capped(30 + times(units, 20), 100)),
+        out.run_confidence.eq(capped(30 + times(run, 20), 100)),
+        out.all_confidence.eq(capped(30 + times(units, 20), 100)),
         out.gain.eq(times(units, 20)),
     ]
     return out

@@ -23,7 +23,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigne
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.predictor.bits import times
+from hw.predictor.bits import capped, times
 from hw.predictor.layouts import count_bits, item_layout, summary_layout, unit_bits
 from model.predictor.core import BLOCK_BITS, TAG_BITS, UVM_COUNTER_ENTRIES, PredictorParams
 from model.predictor.deadblock import COUNTER_MAX, MIN_SAMPLES
@@ -61,10 +61,6 @@ def _signed(value):
     return Cat(value, Const(0, 1)).as_signed()
 
 
-def _capped(value, cap: int):
-    return Mux(value > cap, cap, value)
-
-
 class StrideTable(_TableBase):
     """``result``: the event's stream after its units (``model.predictor.stride.update``).
 
@@ -84,8 +80,7 @@ class StrideTable(_TableBase):
         entry_layout = stride_entry_layout(params)
         table = Array(Signal(entry_layout.size, name=f"stream{i}")
                       for i in range(params.stride_entries))
-        index = item.tag[:(params.stride_entries - 1).bit_length()] \
-            if params.stride_entries > 1 else Const(0, 1)
+        index = self._stream_index(item.tag)
         old = Signal(entry_layout)  # the item's entry, read a cycle early
         prep = summary.stride  # everything that depends on the top units alone
         matched, writes_it, upcoming_index = self._matched_early(m, table, index, item)
@@ -99,12 +94,12 @@ class StrideTable(_TableBase):
         with m.Elif(~prep.several):
             with m.If(first_step == old.stride):
                 m.d.comb += [stride.eq(old.stride),
-                             confidence.eq(_capped(old.confidence + 20, CONFIDENCE_MAX))]
+                             confidence.eq(capped(old.confidence + 20, CONFIDENCE_MAX))]
             with m.Else():
                 m.d.comb += [stride.eq(first_step), confidence.eq(50)]
         with m.Elif(prep.all_equal & (first_step == prep.gap)):
             m.d.comb += [stride.eq(prep.gap), confidence.eq(Mux(
-                prep.gap == old.stride, _capped(old.confidence + prep.gain, CONFIDENCE_MAX),
+                prep.gap == old.stride, capped(old.confidence + prep.gain, CONFIDENCE_MAX),
                 prep.all_confidence))]
         with m.Else():
             m.d.comb += [stride.eq(prep.gap), confidence.eq(prep.run_confidence)]
@@ -125,12 +120,17 @@ class StrideTable(_TableBase):
             m.d.sync += old.eq(Mux(writes_it, written, table[upcoming_index]))
         return m
 
+    def _stream_index(self, tag):
+        """The table entry of a stream: the tag's low bits."""
+        entries = self.params.stride_entries
+        return tag[:(entries - 1).bit_length()] if entries > 1 else Const(0, 1)
+
     def _matched_early(self, m, table, index, item):
         """Registered: the next item's entry holds its stream, after this cycle's write;
         also whether this cycle writes the next item's entry, and its index."""
         params, upcoming = self.params, self.next_item
         entry_layout = stride_entry_layout(params)
-        upcoming_index = upcoming.tag[:len(index)] if params.stride_entries > 1 else Const(0, 1)
+        upcoming_index = self._stream_index(upcoming.tag)
         holds = Signal(params.stride_entries)
         for e, raw in enumerate(table):
             entry = data.View(entry_layout, raw)

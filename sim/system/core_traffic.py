@@ -10,8 +10,7 @@ fields of ``hw.predictor.layouts.event_layout`` / ``feedback_layout``:
   built-in workload (the gpu-uvm loop, ``units`` units of 1 KiB per block,
   local memory 2/3 of the footprint so blocks are evicted and prefetches come
   back useless), in call order, with the core's golden model answering them;
-  runs with the next seeds follow until ``limit`` events are recorded. A
-  feedback's ``after`` field counts the events before it in that order.
+  runs with the next seeds follow until ``limit`` events are recorded.
 """
 
 from __future__ import annotations
@@ -90,8 +89,7 @@ class _Recorder(Predictor):
         return mask
 
     def feedback(self, block_start: int, useful: int, useless: int) -> None:
-        fields = dict(block=self._block(block_start), useful=useful, useless=useless,
-                      after=self.events)
+        fields = dict(block=self._block(block_start), useful=useful, useless=useless)
         self.operations.append(("feedback", fields))
         self.core.feedback(fields["block"], useful, useless)
 
