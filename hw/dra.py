@@ -73,6 +73,10 @@ class Dra(wiring.Component):
     """
 
     def __init__(self, config: DraConfig):
+        if config.victim != "superseded":
+            raise ValueError(
+                f"victim {config.victim!r} is a model-only rule; the RTL evicts 'superseded'"
+            )
         self.config = config
         k = config.entries
         aw = config.addr_width
@@ -160,6 +164,8 @@ class Dra(wiring.Component):
         big = Signal(k)  # the record is larger than max_size (opened by such a write)
         # lru[i] bit j: entry i was updated more recently than entry j
         lru = [Signal(k, name=f"lru{i}") for i in range(k)]
+        # a record of the same non-zero tag was opened since the entry's last update
+        superseded = Signal(k)
 
         active_mask = Signal(k)
         m.d.comb += active_mask.eq(Cat(Const(i, bits_for(k)) < self.active for i in range(k)))
@@ -172,6 +178,7 @@ class Dra(wiring.Component):
 
         # every entry compares itself with the held request in parallel
         near = Signal(k)
+        tag_eq = Signal(k)
         tag_ok = Signal(k)
         lt = Signal(k)  # the request starts below the record
         gt = Signal(k)  # the request ends above the record
@@ -179,7 +186,8 @@ class Dra(wiring.Component):
         size_ovf = Signal(k)
         m.d.comb += [
             near.eq(Cat((r_lo <= end[i]) & (r_hi >= start[i]) for i in range(k))),
-            tag_ok.eq(Cat(~self.tag_match | (tag[i] == r_tag) for i in range(k))),
+            tag_eq.eq(Cat(tag[i] == r_tag for i in range(k))),
+            tag_ok.eq(Mux(self.tag_match, tag_eq, (1 << k) - 1)),
             lt.eq(Cat(r_addr < start[i] for i in range(k))),
             gt.eq(Cat(r_end > end[i] for i in range(k))),
             count_ovf.eq(Cat(count[i] >= self.max_count for i in range(k))),
@@ -195,9 +203,13 @@ class Dra(wiring.Component):
         m.d.comb += match.eq(cand & near & tag_ok)
         m_oh = _lowest(m, match, k, "m_oh")
         f_oh = _lowest(m, ~live & ~due & active_mask, k, "f_oh")
+        # the victim: the least recently updated superseded candidate, else of all candidates
+        stale = Signal(k)
+        pool = Signal(k)
+        m.d.comb += [stale.eq(cand & superseded), pool.eq(Mux(stale.any(), stale, cand))]
         lru_flags = Signal(k)
         m.d.comb += lru_flags.eq(
-            Cat(cand[i] & ((lru[i] & cand & ~(1 << i)) == 0) for i in range(k))
+            Cat(pool[i] & ((lru[i] & pool & ~(1 << i)) == 0) for i in range(k))
         )
         l_oh = _lowest(m, lru_flags, k, "l_oh")
         d_oh = _lowest(m, due, k, "d_oh")
@@ -311,6 +323,12 @@ class Dra(wiring.Component):
             live.eq(live_after),
             due.eq(due_after | flushed),
         ]
+        with m.If(upd & merge):
+            m.d.sync += superseded.eq(superseded & ~slot_oh)
+        with m.Elif(upd):
+            m.d.sync += superseded.eq(
+                (superseded | Mux(r_tag != 0, tag_eq, 0)) & ~slot_oh
+            )
         for i in range(k):
             with m.If(upd & slot_oh[i]):
                 m.d.sync += [

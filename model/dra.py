@@ -37,6 +37,10 @@ SIZE_MAX = MAX_SIZE
 LENGTH_MAX = MAX_SIZE
 TAG_MAX = MAX_TAG
 IRQ_COUNT_BITS = 16
+VICTIM_RULES = ("superseded", "lru")
+"""Eviction rules: ``superseded`` (the hardware's) takes the least recently updated record
+that a newer record of the same non-zero tag has superseded, else the least recently updated
+one; ``lru`` (model only, for comparison) always the least recently updated."""
 
 
 def _check_int(name: str, value, lo: int, hi: int | None = None) -> None:
@@ -64,6 +68,9 @@ class DraConfig:
     them; default the record fields' maxima), ``irq_count`` (N, 0 = off) and
     ``irq_cycles`` (T, 0 = off) for interrupt coalescing.
 
+    ``victim``: the eviction rule of :data:`VICTIM_RULES` (the RTL implements
+    ``superseded``).
+
     VMC model (used by :func:`run` when no explicit acknowledgements are given):
     the VMC acknowledges each record ``ack_delay`` cycles after it became
     visible, one per cycle, in order, never during
@@ -89,6 +96,7 @@ class DraConfig:
     ack_delay: int = 0
     ack_pause_start: int = 0
     ack_pause_cycles: int = 0
+    victim: str = "superseded"
 
     def __post_init__(self):
         _check_int("entries", self.entries, 1, 64)
@@ -127,6 +135,8 @@ class DraConfig:
         _check_int("ack_delay", self.ack_delay, 0)
         _check_int("ack_pause_start", self.ack_pause_start, 0)
         _check_int("ack_pause_cycles", self.ack_pause_cycles, 0)
+        if self.victim not in VICTIM_RULES:
+            raise ValueError(f"victim must be one of {VICTIM_RULES}, got {self.victim!r}")
 
     @property
     def active(self) -> int:
@@ -204,6 +214,7 @@ class _Entry:
     members: list[int] = field(default_factory=list)
     due: bool = False
     reason: CloseReason = CloseReason.WINDOW
+    superseded: bool = False
 
 
 def _validate_requests(requests: Sequence[Request], config: DraConfig) -> None:
@@ -295,15 +306,20 @@ class _Sim:
         for i in range(self.A):
             if self.entries[i] is None:
                 return ("open", i, None)
-        lru = None
-        for i in range(self.A):
-            if self._candidate(i, now) and (
-                lru is None or self.entries[i].last < self.entries[lru].last
-            ):
-                lru = i
-        if lru is None:
+        victim = self._victim(now)
+        if victim is None:
             return None
-        return ("reopen", lru, CloseReason.EVICT)
+        return ("reopen", victim, CloseReason.EVICT)
+
+    def _victim(self, now: int) -> int | None:
+        """The least recently updated superseded candidate, else the least recently updated
+        candidate, else None."""
+        cands = [i for i in range(self.A) if self._candidate(i, now)]
+        stale = [i for i in cands if self.entries[i].superseded]
+        pool = stale if stale and self.c.victim == "superseded" else cands
+        if not pool:
+            return None
+        return min(pool, key=lambda i: (self.entries[i].last, i))
 
     def _emit(self, e: _Entry, reason: CloseReason, now: int) -> None:
         self.records.append(
@@ -391,9 +407,14 @@ class _Sim:
                     e.end = max(e.end, end)
                     e.count += 1
                     e.last = now
+                    e.superseded = False
                     e.members.append(self.r)
                     self.ctr["merges"] += 1
                 else:
+                    if self.r_tag:
+                        for other in self.entries:
+                            if other is not None and other.tag == self.r_tag:
+                                other.superseded = True
                     self.entries[slot] = _Entry(
                         start=addr, end=end, count=1, tag=self.r_tag, last=now, members=[self.r]
                     )

@@ -96,6 +96,36 @@ def test_interleaved_streams_more_than_entries():
     assert offline_optimum(_round_robin(3, 4), cfg) == 3
 
 
+def test_victim_is_a_superseded_record_before_the_least_recently_updated():
+    # Tag 1 jumps twice (regions A, B, C) while tag 2 writes at cycles 0 and 4. When C
+    # opens, the table holds tag 2 (updated longest ago), A (superseded by B, the newer
+    # record of its tag) and B. Plain LRU would evict tag 2's live record and split it;
+    # the superseded A goes instead, and the DRA makes the offline optimum's 4 records.
+    reqs = [
+        Request(0, 0x20000, 64, tag=2),
+        Request(1, 0x10000, 64, tag=1),
+        Request(2, 0x50000, 64, tag=1),
+        Request(3, 0x90000, 64, tag=1),
+        Request(4, 0x20040, 64, tag=2),
+    ]
+    cfg = DraConfig(entries=3, window=100)
+    res = run(reqs, cfg)
+    assert recs(res) == [
+        (0x10000, 64, 1, 1, R.EVICT, 3 + 2),
+        (0x50000, 64, 1, 1, R.WINDOW, 2 + 100 + 3),
+        (0x90000, 64, 1, 1, R.WINDOW, 3 + 100 + 3),
+        (0x20000, 128, 2, 2, R.WINDOW, 4 + 100 + 3),
+    ]
+    assert len(res.records) == offline_optimum(reqs, cfg)
+    # untagged, the same addresses evict by LRU: tag 0 never supersedes
+    untagged = [Request(r.cycle, r.addr, r.length) for r in reqs]
+    res = run(untagged, DraConfig(entries=3, window=100, tag_match=False))
+    assert [(r.start, r.reason) for r in res.records][:2] == [
+        (0x20000, R.EVICT),
+        (0x10000, R.EVICT),
+    ]
+
+
 @pytest.mark.parametrize(
     "gap, expected",
     [
@@ -408,3 +438,30 @@ def test_rtl_sixteen_entries(rng):
     sim = _compare(reqs, cfg, flushes=[90])
     assert sim.counters["evictions"] > 0
     assert sim.counters["merges"] > 0
+
+
+def test_superseded_first_reaches_the_optimum_where_lru_splits_live_streams():
+    from sim.benchmarks.dra import jumping_trace
+
+    for seed in (1, 2, 3):
+        reqs = jumping_trace(6, 3000, 0.05, seed=seed)
+        best = offline_optimum(reqs, DraConfig(window=4096))
+        lru = len(run(reqs, DraConfig(window=4096, victim="lru")).records)
+        superseded = len(run(reqs, DraConfig(window=4096)).records)
+        assert superseded == best < lru
+
+
+def test_rtl_refuses_the_model_only_victim_rule():
+    from hw.dra import Dra
+
+    with pytest.raises(ValueError, match="victim"):
+        Dra(DraConfig(victim="lru"))
+    with pytest.raises(ValueError, match="victim"):
+        DraConfig(victim="fifo")
+
+
+def test_rtl_jumping_tagged_streams_against_model(seed):
+    from sim.benchmarks.dra import jumping_trace
+
+    reqs = jumping_trace(5, 600, 0.1, seed=seed, slow_weight=0.1)
+    _compare(reqs, DraConfig(entries=4, window=300, ring_slots=8))
