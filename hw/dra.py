@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for
 
 from hw.record import AggregatedRecord, CloseReasonShape
-from model.dra import COUNTER_NAMES, IRQ_COUNT_BITS, DraConfig
+from model.dra import COUNTER_NAMES, IRQ_COUNT_BITS, DraParams
 
 __all__ = ["Dra", "request_layout", "counter_layout"]
 
@@ -72,7 +72,7 @@ class Dra(wiring.Component):
       of ``config.counter_bits``.
     """
 
-    def __init__(self, config: DraConfig):
+    def __init__(self, config: DraParams):
         if config.victim != "superseded":
             raise ValueError(
                 f"victim {config.victim!r} is a model-only rule; the RTL evicts 'superseded'"

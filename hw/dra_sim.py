@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from amaranth.sim import Simulator
 
 from hw.dra import Dra
-from model.dra import COUNTER_NAMES, DraConfig, OutRecord, Request
+from model.dra import COUNTER_NAMES, DraParams, OutRecord, Request
 from model.record import CloseReason
 
 
@@ -34,7 +34,7 @@ class SimResult:
     cycles: int
 
 
-def settings(config: DraConfig) -> dict[str, int]:
+def settings(config: DraParams) -> dict[str, int]:
     """Values of the run-time setting ports (by port name) for ``config``."""
     return {
         "window": config.window,
@@ -50,7 +50,7 @@ def settings(config: DraConfig) -> dict[str, int]:
 
 def simulate(
     requests: Sequence[Request],
-    config: DraConfig,
+    config: DraParams,
     *,
     flushes: Sequence[int] = (),
     max_cycles: int = 100_000,

@@ -7,7 +7,7 @@ correlated in the next cycle that its correlation can proceed (normally the cycl
 after the handshake). ``docs/dra.md`` states the per-cycle rules; this module is
 their executable form and ``hw/dra.py`` implements the same rules in hardware.
 
-Public API: :class:`DraConfig`, :class:`Request`, :func:`run` -> :class:`DraResult`,
+Public API: :class:`DraParams`, :class:`Request`, :func:`run` -> :class:`DraResult`,
 :func:`offline_optimum`.
 """
 
@@ -52,7 +52,7 @@ def _check_int(name: str, value, lo: int, hi: int | None = None) -> None:
 
 
 @dataclass(frozen=True)
-class DraConfig:
+class DraParams:
     """Build-time parameters and run-time settings of the DRA.
 
     Build-time (fixed when the hardware is elaborated): ``entries`` (K open
@@ -217,7 +217,7 @@ class _Entry:
     superseded: bool = False
 
 
-def _validate_requests(requests: Sequence[Request], config: DraConfig) -> None:
+def _validate_requests(requests: Sequence[Request], config: DraParams) -> None:
     prev = -1
     top = 1 << config.addr_width
     for i, r in enumerate(requests):
@@ -515,7 +515,7 @@ class _Sim:
 
 def run(
     requests: Iterable[Request],
-    config: DraConfig,
+    config: DraParams,
     *,
     acks: Sequence[int] | None = None,
     flushes: Sequence[int] = (),
@@ -553,7 +553,7 @@ def run(
     )
 
 
-def offline_optimum(requests: Iterable[Request], config: DraConfig) -> int:
+def offline_optimum(requests: Iterable[Request], config: DraParams) -> int:
     """Fewest records any aggregator with unlimited entries could produce for the trace.
 
     Same window, proximity, tag-matching and tag-table rules, times taken from
@@ -601,7 +601,7 @@ def _first_end_ge(recs: list[list[int]], value: int) -> int:
 
 
 def conservation_errors(
-    requests: Sequence[Request], records: Sequence, config: DraConfig
+    requests: Sequence[Request], records: Sequence, config: DraParams
 ) -> list[str]:
     """Check records against the writes: counts sum to the writes and ranges cover their bytes.
 

@@ -23,7 +23,7 @@ from hw.dra import request_layout
 from hw.dra_sim import settings
 from model.dra import (
     COUNTER_NAMES,
-    DraConfig,
+    DraParams,
     OutRecord,
     Request,
     conservation_errors,
@@ -117,7 +117,7 @@ class DraTB:
             | (int(r.write) << f["write"])
         )
 
-    async def program(self, cfg: DraConfig) -> None:
+    async def program(self, cfg: DraParams) -> None:
         """Reset the DUT, apply the settings, write the tag table; returns in cycle 0."""
         dut = self.dut
         await FallingEdge(dut.clk)
@@ -237,7 +237,7 @@ class DraTB:
 # -- traffic ---------------------------------------------------------------------------------
 
 
-def random_settings(rng: random.Random, params: dict) -> DraConfig:
+def random_settings(rng: random.Random, params: dict) -> DraParams:
     """Run-time settings drawn to exercise every rule, plus a tag table near the streams."""
     k = params["entries"]
     aw = params["addr_width"]
@@ -247,7 +247,7 @@ def random_settings(rng: random.Random, params: dict) -> DraConfig:
         table.append(
             (base, min(base + rng.choice([1 << 12, 1 << 20, 1 << 30]), 1 << aw), rng.randrange(256))
         )
-    return DraConfig(
+    return DraParams(
         **params,
         window=rng.choice([1, 2, 3, 8, 32, 200]),
         proximity=rng.choice([0, 0, 16, 256, 4096]),
@@ -261,7 +261,7 @@ def random_settings(rng: random.Random, params: dict) -> DraConfig:
     )
 
 
-def random_trace(rng: random.Random, n: int, cfg: DraConfig) -> list[Request]:
+def random_trace(rng: random.Random, n: int, cfg: DraParams) -> list[Request]:
     """Timed traffic: bursts and gaps, interleaved streams, jumps, reads, random tags."""
     top = 1 << cfg.addr_width
     nstreams = rng.choice([1, 2, 3, 4, 6, 8, 12, 16, 32])
@@ -365,7 +365,7 @@ async def directed(dut):
     await start_clock_and_reset(dut)
 
     def cfg(**kw):
-        return DraConfig(**params, **kw)
+        return DraParams(**params, **kw)
 
     k = params["entries"]
     seed = [Request(0, 0x1000, 0x100), Request(1, 0x1080, 0x100), Request(2, 0x3000, 0x10)]

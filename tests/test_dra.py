@@ -14,7 +14,7 @@ import pytest
 
 from hw.dra_sim import simulate
 from model.dra import (
-    DraConfig,
+    DraParams,
     Request,
     conservation_errors,
     offline_optimum,
@@ -41,7 +41,7 @@ def contiguous(n, *, base=0, length=64, start_cycle=0, step=1, tag=0):
 def test_seed_pseudocode_case():
     # One entry, proximity 0: B lies inside A and extends it; C starts a new record,
     # which pushes A+B out (EVICT). C closes when its window runs out.
-    cfg = DraConfig(entries=1, window=5, proximity=0)
+    cfg = DraParams(entries=1, window=5, proximity=0)
     reqs = [Request(0, 0x1000, 0x100), Request(1, 0x1080, 0x100), Request(2, 0x3000, 0x10)]
     res = run(reqs, cfg)
     assert recs(res) == [
@@ -55,7 +55,7 @@ def test_seed_pseudocode_case():
 
 
 def test_contiguous_stream_one_record():
-    cfg = DraConfig(entries=4, window=100)
+    cfg = DraParams(entries=4, window=100)
     res = run(contiguous(16, length=4096), cfg)
     assert recs(res) == [(0, 16 * 4096, 16, 0, R.WINDOW, 15 + 100 + 3)]
     c = res.counters
@@ -74,7 +74,7 @@ def _round_robin(streams, per_stream):
 
 
 def test_interleaved_streams_fewer_than_entries():
-    cfg = DraConfig(entries=4, window=20)
+    cfg = DraParams(entries=4, window=20)
     res = run(_round_robin(3, 4), cfg)
     # stream s's last write is accepted at cycle 9 + s
     assert recs(res) == [(0x10000 * (s + 1), 256, 4, 0, R.WINDOW, 9 + s + 20 + 3) for s in range(3)]
@@ -82,7 +82,7 @@ def test_interleaved_streams_fewer_than_entries():
 
 
 def test_interleaved_streams_more_than_entries():
-    cfg = DraConfig(entries=2, window=20)
+    cfg = DraParams(entries=2, window=20)
     res = run(_round_robin(3, 4), cfg)
     # from the third write on, every write evicts the least recently updated entry,
     # which always belongs to the stream that comes next: all records hold one write
@@ -108,7 +108,7 @@ def test_victim_is_a_superseded_record_before_the_least_recently_updated():
         Request(3, 0x90000, 64, tag=1),
         Request(4, 0x20040, 64, tag=2),
     ]
-    cfg = DraConfig(entries=3, window=100)
+    cfg = DraParams(entries=3, window=100)
     res = run(reqs, cfg)
     assert recs(res) == [
         (0x10000, 64, 1, 1, R.EVICT, 3 + 2),
@@ -119,7 +119,7 @@ def test_victim_is_a_superseded_record_before_the_least_recently_updated():
     assert len(res.records) == offline_optimum(reqs, cfg)
     # untagged, the same addresses evict by LRU: tag 0 never supersedes
     untagged = [Request(r.cycle, r.addr, r.length) for r in reqs]
-    res = run(untagged, DraConfig(entries=3, window=100, tag_match=False))
+    res = run(untagged, DraParams(entries=3, window=100, tag_match=False))
     assert [(r.start, r.reason) for r in res.records][:2] == [
         (0x20000, R.EVICT),
         (0x10000, R.EVICT),
@@ -136,7 +136,7 @@ def test_victim_is_a_superseded_record_before_the_least_recently_updated():
     ],
 )
 def test_window_edges(gap, expected):
-    cfg = DraConfig(entries=2, window=10)
+    cfg = DraParams(entries=2, window=10)
     res = run([Request(0, 0, 64), Request(gap, 64, 64)], cfg)
     assert recs(res) == expected
 
@@ -152,7 +152,7 @@ def test_window_edges(gap, expected):
     ],
 )
 def test_proximity_edges(second, joins):
-    cfg = DraConfig(entries=2, window=50, proximity=16)
+    cfg = DraParams(entries=2, window=50, proximity=16)
     reqs = [Request(0, 1000, 64), Request(1, *second)]
     res = run(reqs, cfg)
     assert len(res.records) == (1 if joins else 2)
@@ -164,31 +164,31 @@ def test_proximity_edges(second, joins):
 
 @pytest.mark.parametrize("gap, joins", [(0, True), (1, False)])
 def test_proximity_zero_is_contiguous(gap, joins):
-    res = run([Request(0, 0, 64), Request(1, 64 + gap, 64)], DraConfig(window=50))
+    res = run([Request(0, 0, 64), Request(1, 64 + gap, 64)], DraParams(window=50))
     assert len(res.records) == (1 if joins else 2)
 
 
 def test_tags_separate_neighbours():
     reqs = [Request(i, 64 * i, 64, tag=1 + i % 2) for i in range(6)]
-    res = run(reqs, DraConfig(entries=4, window=30, proximity=64))
+    res = run(reqs, DraParams(entries=4, window=30, proximity=64))
     assert sorted((r.tag, r.count) for r in res.records) == [(1, 3), (2, 3)]
-    res = run(reqs, DraConfig(entries=4, window=30, proximity=64, tag_match=False))
+    res = run(reqs, DraParams(entries=4, window=30, proximity=64, tag_match=False))
     assert [(r.start, r.size, r.count, r.tag) for r in res.records] == [(0, 384, 6, 1)]
 
 
 def test_tag_table_lowest_index_wins():
-    cfg = DraConfig(tag_table=((0x1000, 0x2000, 5), (0, 0x10000, 6)))
+    cfg = DraParams(tag_table=((0x1000, 0x2000, 5), (0, 0x10000, 6)))
     assert cfg.lookup_tag(0x1800, 0) == 5
     assert cfg.lookup_tag(0x3000, 0) == 6
     assert cfg.lookup_tag(0x20000, 0) == 0
     assert cfg.lookup_tag(0x1800, 9) == 9
     reqs = [Request(0, 0x1800, 8), Request(1, 0x3000, 8), Request(2, 0x20000, 8)]
-    res = run(reqs, DraConfig(window=10, tag_table=cfg.tag_table))
+    res = run(reqs, DraParams(window=10, tag_table=cfg.tag_table))
     assert [r.tag for r in res.records] == [5, 6, 0]
 
 
 def test_count_overflow_small_limit():
-    res = run(contiguous(5), DraConfig(window=10, max_count=3))
+    res = run(contiguous(5), DraParams(window=10, max_count=3))
     # the 4th write (accepted at 3) finds count == 3 and reopens the entry
     assert recs(res) == [(0, 192, 3, 0, R.COUNT, 5), (192, 128, 2, 0, R.WINDOW, 4 + 13)]
     assert res.counters["overflows"] == 1
@@ -196,7 +196,7 @@ def test_count_overflow_small_limit():
 
 def test_count_overflow_of_the_field():
     n = (1 << 16) + 1
-    res = run(contiguous(n, length=1), DraConfig(window=10))
+    res = run(contiguous(n, length=1), DraParams(window=10))
     assert [(r.start, r.size, r.count, r.reason) for r in res.records] == [
         (0, 65535, 65535, R.COUNT),
         (65535, 2, 2, R.WINDOW),
@@ -205,19 +205,19 @@ def test_count_overflow_of_the_field():
 
 def test_size_overflow_of_the_field():
     half = 1 << 31
-    res = run([Request(0, 0, half), Request(1, half, half)], DraConfig(window=10))
+    res = run([Request(0, 0, half), Request(1, half, half)], DraParams(window=10))
     assert [(r.start, r.size, r.count, r.reason) for r in res.records] == [
         (0, half, 1, R.SIZE),
         (half, half, 1, R.WINDOW),
     ]
     # 2**32 - 1 bytes still fit
-    res = run([Request(0, 0, half), Request(1, half, half - 1)], DraConfig(window=10))
+    res = run([Request(0, 0, half), Request(1, half, half - 1)], DraParams(window=10))
     assert [(r.size, r.reason) for r in res.records] == [((1 << 32) - 1, R.WINDOW)]
 
 
 def test_flush_closes_all_in_entry_order():
     reqs = [Request(0, 0x9000, 64), Request(1, 0x1000, 64), Request(6, 0x9040, 64)]
-    res = run(reqs, DraConfig(entries=4, window=100), flushes=[3])
+    res = run(reqs, DraParams(entries=4, window=100), flushes=[3])
     assert recs(res) == [
         (0x9000, 64, 1, 0, R.FLUSH, 5),
         (0x1000, 64, 1, 0, R.FLUSH, 6),
@@ -227,7 +227,7 @@ def test_flush_closes_all_in_entry_order():
 
 
 def test_ring_full_vmc_silent_for_100000_cycles():
-    cfg = DraConfig(entries=1, window=1000, ring_slots=4, ack_pause_cycles=100_000)
+    cfg = DraParams(entries=1, window=1000, ring_slots=4, ack_pause_cycles=100_000)
     reqs = [Request(i, 0x100000 * i, 64) for i in range(20)]
     res = run(reqs, cfg)
     assert len(res.records) == 20
@@ -251,28 +251,28 @@ def test_ring_full_vmc_silent_for_100000_cycles():
 
 def test_interrupt_coalescing():
     reqs = [Request(i, 0x100000 * i, 64) for i in range(7)]
-    res = run(reqs, DraConfig(entries=1, window=1000, irq_count=3))
+    res = run(reqs, DraParams(entries=1, window=1000, irq_count=3))
     vis = [r.cycle for r in res.records]
     assert vis[:6] == [3, 4, 5, 6, 7, 8]
     assert res.interrupts == [vis[2], vis[5]]
-    res = run([Request(0, 0, 64)], DraConfig(window=10, irq_count=0, irq_cycles=7))
+    res = run([Request(0, 0, 64)], DraParams(window=10, irq_count=0, irq_cycles=7))
     assert res.interrupts == [res.records[0].cycle + 7]
 
 
 def test_active_entries_limits_the_table():
-    res = run(_round_robin(2, 3), DraConfig(entries=4, window=50, active_entries=1))
+    res = run(_round_robin(2, 3), DraParams(entries=4, window=50, active_entries=1))
     assert res.counters["evictions"] == 5
 
 
 def test_reads_pass_untouched():
     reqs = [Request(0, 0, 64), Request(1, 64, 64, write=False), Request(2, 64, 64)]
-    res = run(reqs, DraConfig(window=10))
+    res = run(reqs, DraParams(window=10))
     assert [(r.start, r.size, r.count) for r in res.records] == [(0, 128, 2)]
     assert (res.counters["reads"], res.counters["writes"]) == (1, 2)
 
 
 def test_offline_optimum_bridging_and_window():
-    cfg = DraConfig(window=10)
+    cfg = DraParams(window=10)
     reqs = [Request(0, 0, 64), Request(1, 128, 64), Request(2, 64, 64)]
     assert offline_optimum(reqs, cfg) == 1
     assert len(run(reqs, cfg).records) == 2
@@ -280,7 +280,7 @@ def test_offline_optimum_bridging_and_window():
     assert offline_optimum([Request(0, 0, 64), Request(9, 64, 64)], cfg) == 1
     tagged = [Request(0, 0, 64, tag=1), Request(1, 64, 64, tag=2)]
     assert offline_optimum(tagged, cfg) == 2
-    assert offline_optimum(tagged, DraConfig(window=10, tag_match=False)) == 1
+    assert offline_optimum(tagged, DraParams(window=10, tag_match=False)) == 1
 
 
 def _random_trace(rng, n, streams):
@@ -300,7 +300,7 @@ def _random_trace(rng, n, streams):
 @pytest.mark.parametrize("trace", range(6))
 def test_model_conserves_and_respects_the_optimum(rng, trace):
     reqs = _random_trace(rng, 3000, rng.choice([1, 4, 12]))
-    cfg = DraConfig(
+    cfg = DraParams(
         entries=rng.choice([1, 4, 8]),
         window=rng.choice([5, 50, 500]),
         proximity=rng.choice([0, 64, 256]),
@@ -337,7 +337,7 @@ def test_model_conserves_and_respects_the_optimum(rng, trace):
 )
 def test_bad_settings(kwargs, word):
     with pytest.raises(ValueError, match=word.replace("[", r"\[").replace("]", r"\]")):
-        DraConfig(**kwargs)
+        DraParams(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -352,21 +352,21 @@ def test_bad_settings(kwargs, word):
 )
 def test_bad_requests(reqs, word):
     with pytest.raises(ValueError, match=word):
-        run(reqs, DraConfig(addr_width=32))
+        run(reqs, DraParams(addr_width=32))
     with pytest.raises(ValueError, match=word):
-        offline_optimum(reqs, DraConfig(addr_width=32))
+        offline_optimum(reqs, DraParams(addr_width=32))
 
 
 def test_requests_of_one_cycle_queue_up():
     reqs = [Request(5, 0, 8), Request(5, 8, 8), Request(5, 16, 8), Request(9, 24, 8)]
-    res = run(reqs, DraConfig(window=10))
+    res = run(reqs, DraParams(window=10))
     assert res.accept_cycles == [5, 6, 7, 9]
     assert [(r.start, r.size, r.count) for r in res.records] == [(0, 32, 4)]
 
 
 def test_ack_of_empty_ring_is_refused():
     with pytest.raises(ValueError, match="empty ring"):
-        run([Request(0, 0, 8)], DraConfig(window=4), acks=[2])
+        run([Request(0, 0, 8)], DraParams(window=4), acks=[2])
 
 
 # -- Amaranth simulator: RTL against the model ---------------------------------------------
@@ -384,21 +384,21 @@ def _compare(reqs, cfg, flushes=()):
 
 
 def test_rtl_seed_case_exact_cycles():
-    cfg = DraConfig(entries=1, window=5)
+    cfg = DraParams(entries=1, window=5)
     reqs = [Request(0, 0x1000, 0x100), Request(1, 0x1080, 0x100), Request(2, 0x3000, 0x10)]
     sim = _compare(reqs, cfg)
     assert recs(sim) == [(0x1000, 0x180, 2, 0, R.EVICT, 4), (0x3000, 0x10, 1, 0, R.WINDOW, 10)]
 
 
 def test_rtl_directed_rules():
-    cfg = DraConfig(entries=2, window=10, proximity=16, max_count=3, ring_slots=4)
+    cfg = DraParams(entries=2, window=10, proximity=16, max_count=3, ring_slots=4)
     reqs = contiguous(5) + [Request(20, 1000, 64), Request(29, 1080, 8), Request(60, 0, 8)]
     reqs += [Request(61 + i, 0x10000 * (i % 3), 8, tag=i % 2 + 1) for i in range(9)]
     _compare(reqs, cfg, flushes=[64, 65])
 
 
 def test_rtl_ring_full_stall():
-    cfg = DraConfig(entries=1, window=1000, ring_slots=2, ack_delay=30)
+    cfg = DraParams(entries=1, window=1000, ring_slots=2, ack_delay=30)
     reqs = [Request(i, 0x100000 * i, 64) for i in range(12)]
     sim = _compare(reqs, cfg)
     assert sim.counters["stall_cycles"] > 0
@@ -408,7 +408,7 @@ def test_rtl_ring_full_stall():
 def test_rtl_random_against_model(rng, trace):
     reqs = _random_trace(rng, 250, rng.choice([2, 5, 10]))
     reqs = [Request(r.cycle, r.addr, r.length, r.tag, write=rng.random() < 0.9) for r in reqs]
-    cfg = DraConfig(
+    cfg = DraParams(
         entries=rng.choice([1, 3, 4]),
         window=rng.choice([3, 20]),
         proximity=rng.choice([0, 64]),
@@ -434,7 +434,7 @@ def test_rtl_sixteen_entries(rng):
         s = i % 20 if i < 60 else (rng.randrange(20) if i < 140 else 0)
         reqs.append(Request(cycle, ptr[s], 64))
         ptr[s] += 64
-    cfg = DraConfig(entries=16, window=40, ring_slots=8)
+    cfg = DraParams(entries=16, window=40, ring_slots=8)
     sim = _compare(reqs, cfg, flushes=[90])
     assert sim.counters["evictions"] > 0
     assert sim.counters["merges"] > 0
@@ -445,9 +445,9 @@ def test_superseded_first_reaches_the_optimum_where_lru_splits_live_streams():
 
     for seed in (1, 2, 3):
         reqs = jumping_trace(6, 3000, 0.05, seed=seed)
-        best = offline_optimum(reqs, DraConfig(window=4096))
-        lru = len(run(reqs, DraConfig(window=4096, victim="lru")).records)
-        superseded = len(run(reqs, DraConfig(window=4096)).records)
+        best = offline_optimum(reqs, DraParams(window=4096))
+        lru = len(run(reqs, DraParams(window=4096, victim="lru")).records)
+        superseded = len(run(reqs, DraParams(window=4096)).records)
         assert superseded == best < lru
 
 
@@ -455,13 +455,13 @@ def test_rtl_refuses_the_model_only_victim_rule():
     from hw.dra import Dra
 
     with pytest.raises(ValueError, match="victim"):
-        Dra(DraConfig(victim="lru"))
+        Dra(DraParams(victim="lru"))
     with pytest.raises(ValueError, match="victim"):
-        DraConfig(victim="fifo")
+        DraParams(victim="fifo")
 
 
 def test_rtl_jumping_tagged_streams_against_model(seed):
     from sim.benchmarks.dra import jumping_trace
 
     reqs = jumping_trace(5, 600, 0.1, seed=seed, slow_weight=0.1)
-    _compare(reqs, DraConfig(entries=4, window=300, ring_slots=8))
+    _compare(reqs, DraParams(entries=4, window=300, ring_slots=8))

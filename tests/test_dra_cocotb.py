@@ -9,7 +9,7 @@ import pytest
 from harness import run_cocotb
 
 from hw.dra import Dra
-from model.dra import DraConfig
+from model.dra import DraParams
 
 BUILDS = {
     "k8": dict(
@@ -29,7 +29,7 @@ def test_dra_cocotb(build, requests):
     params = BUILDS[build]
     run_cocotb(
         name=f"dra_{build}",
-        top=lambda: Dra(DraConfig(**params)),
+        top=lambda: Dra(DraParams(**params)),
         params=params,
         test_module="cocotb_dra",
         bench_args={"requests": requests, "segment": 5000},

@@ -14,7 +14,7 @@ import time
 
 from hw.dra_sim import simulate
 from model import dra as dra_model
-from model.dra import DraConfig, Request, offline_optimum
+from model.dra import DraParams, Request, offline_optimum
 from sim.report import print_table
 
 PAGE = 4096
@@ -64,9 +64,9 @@ def victim_rows(writes: int) -> list[list]:
     rows = []
     for streams, jump in [(4, 0.02), (6, 0.02), (6, 0.1), (7, 0.05), (12, 0.05)]:
         reqs = jumping_trace(streams, writes, jump)
-        best = offline_optimum(reqs, DraConfig(window=WINDOW))
+        best = offline_optimum(reqs, DraParams(window=WINDOW))
         counts = {
-            rule: len(dra_model.run(reqs, DraConfig(window=WINDOW, victim=rule)).records)
+            rule: len(dra_model.run(reqs, DraParams(window=WINDOW, victim=rule)).records)
             for rule in ("lru", "superseded")
         }
         rows.append(
@@ -92,12 +92,12 @@ def run(quick: bool = False) -> None:
         reqs = streams_trace(streams, megabytes, order)
         per_mb = []
         for k in (8, 16):
-            cfg = DraConfig(entries=k, window=WINDOW, ring_slots=64)
+            cfg = DraParams(entries=k, window=WINDOW, ring_slots=64)
             started = time.perf_counter()
             res = dra_model.run(reqs, cfg)
             model_rates.append(len(reqs) / (time.perf_counter() - started))
             per_mb.append(len(res.records) / megabytes)
-        best = offline_optimum(reqs, DraConfig(window=WINDOW)) / megabytes
+        best = offline_optimum(reqs, DraParams(window=WINDOW)) / megabytes
         rows.append(
             [
                 f"{streams} ({order})",
@@ -142,7 +142,7 @@ def run(quick: bool = False) -> None:
         ("16 streams, K=8 (evict every write)", streams_trace(16, 8, "round robin")[:n]),
         ("16 streams random, K=8", streams_trace(16, 8, "random")[:n]),
     ]:
-        cfg = DraConfig(entries=8, window=64, ring_slots=16)
+        cfg = DraParams(entries=8, window=64, ring_slots=16)
         started = time.perf_counter()
         sim = simulate(reqs, cfg, max_cycles=20 * n + 1000)
         seconds = time.perf_counter() - started

@@ -15,7 +15,7 @@ from collections import Counter
 
 from hw.dra_sim import simulate
 from model import dra as dra_model
-from model.dra import DraConfig, Request, conservation_errors, offline_optimum
+from model.dra import DraParams, Request, conservation_errors, offline_optimum
 from model.record import CloseReason
 from sim.system.report import number
 
@@ -43,7 +43,7 @@ def run(scenario) -> list[str]:
     """Summary lines; raises AssertionError when the RTL slice disagrees with the model."""
     reqs = to_requests(scenario.requests)
     window = min(round(scenario.clock_mhz * 1000), (1 << 24) - 1)
-    cfg = DraConfig(entries=ENTRIES, window=window, proximity=0, tag_match=True)
+    cfg = DraParams(entries=ENTRIES, window=window, proximity=0, tag_match=True)
     res = dra_model.run(reqs, cfg)
     problems = conservation_errors(reqs, res.records, cfg)
     if problems:
@@ -68,7 +68,7 @@ def run(scenario) -> list[str]:
             + f"; {res.counters['merges']} merges, {res.counters['stall_cycles']} stall cycles",
         ]
     rtl_reqs = reqs[:RTL_SLICE]
-    rtl_cfg = DraConfig(entries=ENTRIES, window=64, ring_slots=16)
+    rtl_cfg = DraParams(entries=ENTRIES, window=64, ring_slots=16)
     sim = simulate(rtl_reqs, rtl_cfg)
     ref = dra_model.run(rtl_reqs, rtl_cfg, acks=sim.ack_cycles)
     same = (

@@ -238,7 +238,7 @@ def dra_summary(trace: AccessTrace, clock_mhz: float) -> dict:
     requests = dra_requests(trace, clock_mhz)
     writes = [r for r in requests if r.write]
     window = min(round(1000 * clock_mhz), (1 << 24) - 1)
-    config = dra_model.DraConfig(entries=DRA_ENTRIES, window=window, proximity=0,
+    config = dra_model.DraParams(entries=DRA_ENTRIES, window=window, proximity=0,
                                  tag_match=True, addr_width=64)
     result = dra_model.run(requests, config) if writes else None
     written = sum(r.length for r in writes)

@@ -152,7 +152,7 @@ def check_dra(requests: list[dra_model.Request], count: int = 400, label: str = 
     from hw.dra_sim import simulate
 
     started = time.perf_counter()
-    config = dra_model.DraConfig(entries=8, window=64, ring_slots=16, addr_width=64)
+    config = dra_model.DraParams(entries=8, window=64, ring_slots=16, addr_width=64)
     chosen = compress_requests(requests[:count], config.window + 4 * config.ring_slots)
     t0 = chosen[0].cycle if chosen else 0
     chosen = [dra_model.Request(r.cycle - t0, r.addr, r.length, r.tag, r.write) for r in chosen]

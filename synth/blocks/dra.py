@@ -7,7 +7,7 @@ reduced datapath: 24-bit addresses, 12-bit window and proximity, 2 tag ranges,
 """
 
 from hw.dra import Dra
-from model.dra import DraConfig
+from model.dra import DraParams
 
 _ECP5 = dict(ring_slots=64, addr_width=48, window_bits=24, proximity_bits=24, tag_ranges=8)
 _ICE40 = dict(
@@ -25,4 +25,4 @@ BOARD_CONFIG = {"icebreaker": "ice_k8", "ulx3s": "default"}
 
 def build(**params) -> Dra:
     """The DRA for build-time ``params`` (the run-time settings are ports)."""
-    return Dra(DraConfig(**params, window=1, proximity=0))
+    return Dra(DraParams(**params, window=1, proximity=0))
