@@ -2,9 +2,10 @@
 
 The testbench plays the request source (each request presented from its
 ``cycle`` until accepted), the flush strobe, and a VMC that reads every record
-through ``rd_addr`` / ``rd_data`` and acknowledges it ``config.ack_delay``
+through ``ring.read_addr`` / ``read_data`` and acknowledges it ``config.ack_delay``
 cycles after reading it at the earliest (never inside the configured pause).
-Cycle 0 is the first cycle after the tag table has been written. The observed
+Cycle 0 is the first cycle after the settings and the tag table have been written
+through the control port. The observed
 acknowledgement cycles are returned so ``model.dra.run(..., acks=...)`` can
 replay the same VMC.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from amaranth.sim import Simulator
 
 from hw.dra import Dra
+from hw.dra_stages import settings_values
 from model.dra import COUNTER_NAMES, DraParams, OutRecord, Request
 from model.record import CloseReason
 
@@ -34,18 +36,14 @@ class SimResult:
     cycles: int
 
 
-def settings(config: DraParams) -> dict[str, int]:
-    """Values of the run-time setting ports (by port name) for ``config``."""
-    return {
-        "window": config.window,
-        "proximity": config.proximity,
-        "tag_match": int(config.tag_match),
-        "active": config.active,
-        "max_count": config.max_count,
-        "max_size": config.max_size,
-        "irq_count": config.irq_count,
-        "irq_cycles": config.irq_cycles,
-    }
+def tag_ranges(config: DraParams) -> list[dict[str, int]]:
+    """The tag-table writes (``tag_range_layout`` values) that program ``config``'s table,
+    every index written (unused ranges empty)."""
+    table = list(config.tag_table) + [(0, 0, 0)] * (config.tag_ranges - len(config.tag_table))
+    return [
+        {"index": j, "base": base, "limit": limit, "tag": tag}
+        for j, (base, limit, tag) in enumerate(table)
+    ]
 
 
 def simulate(
@@ -65,17 +63,18 @@ def simulate(
     out = SimResult([], {}, [], [], [], 0)
 
     async def bench(ctx):
-        for port, value in settings(config).items():
-            ctx.set(getattr(dut, port), value)
-        for j in range(config.tag_ranges):
-            base, limit, tag = config.tag_table[j] if j < len(config.tag_table) else (0, 0, 0)
-            ctx.set(dut.tt_we, 1)
-            ctx.set(dut.tt_index, j)
-            ctx.set(dut.tt_base, base)
-            ctx.set(dut.tt_limit, limit)
-            ctx.set(dut.tt_tag, tag)
+        control = dut.control
+        ctx.set(control.settings.payload, settings_values(config))
+        ctx.set(control.settings.valid, 1)
+        await ctx.tick()
+        ctx.set(control.settings.valid, 0)
+        for value in tag_ranges(config):
+            ctx.set(control.tag_range.payload, value)
+            ctx.set(control.tag_range.valid, 1)
             await ctx.tick()
-        ctx.set(dut.tt_we, 0)
+        ctx.set(control.tag_range.valid, 0)
+        if ctx.get(control.error):
+            raise ValueError(f"the DRA refused the settings of {config}")
         nxt = 0
         visible: list[int] = []  # visibility cycle per record
         read_at: list[int] = []  # cycle each record was read
@@ -96,20 +95,20 @@ def simulate(
                     dut.req.payload,
                     {"addr": r.addr, "length": r.length, "tag": r.tag, "write": int(r.write)},
                 )
-            ctx.set(dut.flush, int(cycle in flush_set))
+            ctx.set(control.flush, int(cycle in flush_set))
             ack = (
                 acked < rd_ptr
                 and cycle >= read_at[acked] + config.ack_delay
                 and cycle > last_ack
                 and not (pause_lo <= cycle < pause_hi)
             )
-            ctx.set(dut.ack, int(ack))
+            ctx.set(dut.ring.ack, int(ack))
             # the slot driven last cycle is on rd_data now; point at the next one already
             reading = rd_ptr < len(visible) and rd_addr_prev == rd_ptr
             driven = rd_ptr + 1 if reading else rd_ptr
-            ctx.set(dut.rd_addr, driven % nslots)
+            ctx.set(dut.ring.read_addr, driven % nslots)
             _, _, ready, prod, irq, rd_data = await ctx.tick().sample(
-                dut.req.ready, dut.prod, dut.irq, dut.rd_data
+                dut.req.ready, dut.ring.producer, dut.irq, dut.ring.read_data
             )
             if offering and ready:
                 out.accept_cycles.append(cycle)

@@ -37,6 +37,17 @@ SIZE_MAX = MAX_SIZE
 LENGTH_MAX = MAX_SIZE
 TAG_MAX = MAX_TAG
 IRQ_COUNT_BITS = 16
+INPUT_QUEUE_DEPTH = 2
+"""Requests the input queue holds; ``req.ready`` is high while fewer are queued (registered)."""
+COMPARE_DELAY = 1
+"""Cycles from a request's handshake to its first compare (its compare stage): the queue head
+is compared against the entries every cycle it waits."""
+CORRELATE_DELAY = COMPARE_DELAY + 1
+"""Cycles from the handshake to the earliest correlation (decision) of a request."""
+WRITE_DELAY = 1
+"""Cycles from the decision that closes a record to its write into the ring."""
+VISIBLE_DELAY = WRITE_DELAY + 1
+"""Cycles from that decision to the producer index passing the record (VMC sees it)."""
 VICTIM_RULES = ("superseded", "lru")
 """Eviction rules: ``superseded`` (the hardware's) takes the least recently updated record
 that a newer record of the same non-zero tag has superseded, else the least recently updated
@@ -252,11 +263,13 @@ class _Sim:
         self.S = config.ring_slots
         self.W = config.window
         self.entries: list[_Entry | None] = [None] * self.K
-        self.r: int | None = None  # request index held in the input register
-        self.r_tag = 0
+        self.queue: list[int] = []  # request indices in the input queue, head first
+        self.r: int | None = None  # request index in the correlation stage
+        self.tags: dict[int, int] = {}  # request index -> tag looked up at its handshake
         self.next_req = 0
-        self.offer_since: int | None = None
-        self.occ = 0
+        self.reserved = 0  # slots of records decided and not acknowledged
+        self.visible = 0  # records past the producer index and not acknowledged
+        self.pending = False  # a record decided last cycle is written this cycle
         self.records: list[OutRecord] = []
         self.groups: list[list[int]] = []
         self.accept = [0] * len(requests)
@@ -294,7 +307,7 @@ class _Sim:
             if not self._candidate(i, now):
                 continue
             e = self.entries[i]
-            if self.c.tag_match and e.tag != self.r_tag:
+            if self.c.tag_match and e.tag != self.tags[self.r]:
                 continue
             if not self._near(e, addr, end):
                 continue
@@ -329,13 +342,15 @@ class _Sim:
                 count=e.count,
                 tag=e.tag,
                 reason=CloseReason(reason),
-                cycle=now + 1,
+                cycle=now + VISIBLE_DELAY,
             )
         )
         self.groups.append(e.members)
         self.ctr["records"] += 1
+        self.reserved += 1
+        self.pending = True
         if not self.explicit_acks:
-            self._schedule_ack(now + 1)
+            self._schedule_ack(now + VISIBLE_DELAY)
 
     def _schedule_ack(self, visible: int) -> None:
         c = self.c
@@ -352,9 +367,13 @@ class _Sim:
     def step(self, now: int) -> bool:
         """Apply cycle ``now``; return True if any state changed (beyond counting stalls)."""
         changed = False
-        room = self.occ < self.S
+        room = self.reserved < self.S
+        queued = len(self.queue)
+        # 1. the record decided last cycle is written into the ring
+        wrote = self.pending
+        self.pending = False
         due = [i for i in range(self.K) if self.entries[i] is not None and self.entries[i].due]
-        # 1. correlation of the held request
+        # 2. correlation of the request in the correlation stage
         go = False
         plan = None
         if self.r is not None:
@@ -366,18 +385,16 @@ class _Sim:
                 if plan is not None:
                     needs_close = plan[0] == "reopen"
                     go = not needs_close or (not due and room)
-        # 2. ring write: waiting (due) records first, lowest index; else the request's close
-        wrote = False
+        # 3. ring decision: waiting (due) records first, lowest index; else the request's close
         if due and room:
             i = due[0]
             e = self.entries[i]
             self._emit(e, e.reason, now)
             self.entries[i] = None
-            wrote = True
+            changed = True
         elif go and plan is not None and plan[0] == "reopen":
             e = self.entries[plan[1]]
             self._emit(e, plan[2], now)
-            wrote = True
             if plan[2] == CloseReason.EVICT:
                 self.ctr["evictions"] += 1
             else:
@@ -390,36 +407,12 @@ class _Sim:
             and not self.entries[i].due
             and now - self.entries[i].last == self.W
         ]
-        # 3. apply the request
+        # 4. apply the request
         if go:
             changed = True
-            self.process[self.r] = now
-            req = self.reqs[self.r]
-            if not req.write:
-                self.ctr["reads"] += 1
-            else:
-                self.ctr["writes"] += 1
-                kind, slot, _ = plan
-                addr, end = req.addr, req.addr + req.length
-                if kind == "merge":
-                    e = self.entries[slot]
-                    e.start = min(e.start, addr)
-                    e.end = max(e.end, end)
-                    e.count += 1
-                    e.last = now
-                    e.superseded = False
-                    e.members.append(self.r)
-                    self.ctr["merges"] += 1
-                else:
-                    if self.r_tag:
-                        for other in self.entries:
-                            if other is not None and other.tag == self.r_tag:
-                                other.superseded = True
-                    self.entries[slot] = _Entry(
-                        start=addr, end=end, count=1, tag=self.r_tag, last=now, members=[self.r]
-                    )
+            self._apply(plan, now)
             self.r = None
-        # 4. expiry, then flush
+        # 5. expiry, then flush
         for i in expiring:
             self.entries[i].due = True
             self.entries[i].reason = CloseReason.WINDOW
@@ -433,19 +426,23 @@ class _Sim:
                     e.due = True
                     e.reason = CloseReason.FLUSH
                     self.ctr["flushes"] += 1
-        # 5. input handshake (ready = register empty or being consumed this cycle)
+        # 6. the queue head moves on into a free correlation stage
+        if self.r is None and self.queue:
+            self.r = self.queue.pop(0)
+            changed = True
+        # 7. input handshake (ready: fewer than INPUT_QUEUE_DEPTH queued at the cycle's start)
         if self._offered(now):
-            if self.r is None:
+            if queued < INPUT_QUEUE_DEPTH:
                 idx = self.next_req
                 req = self.reqs[idx]
-                self.r = idx
-                self.r_tag = self.c.lookup_tag(req.addr, req.tag)
+                self.queue.append(idx)
+                self.tags[idx] = self.c.lookup_tag(req.addr, req.tag)
                 self.accept[idx] = now
                 self.next_req += 1
                 changed = True
             else:
                 self.ctr["stall_cycles"] += 1
-        # 6. interrupt coalescing (registered counter and age)
+        # 8. interrupt coalescing (registered counter and age), on the ring's write strobe
         c = self.c
         fire = (c.irq_count and self.irq_cnt >= c.irq_count) or (
             c.irq_cycles and self.irq_cnt and now - self.irq_since >= c.irq_cycles
@@ -460,18 +457,47 @@ class _Sim:
             if self.irq_cnt == 0:
                 self.irq_since = now + 1
             self.irq_cnt = min(self.irq_cnt + 1, (1 << IRQ_COUNT_BITS) - 1)
-        # 7. VMC acknowledgement (takes effect next cycle)
+        # 9. VMC acknowledgement (takes effect next cycle)
         if self.ack_ptr < len(self.acks) and self.acks[self.ack_ptr] == now:
-            if self.occ == 0:
+            if self.visible == 0:
                 raise ValueError(f"acks: acknowledgement at cycle {now} with an empty ring")
             self.ack_ptr += 1
             self.ack_done.append(now)
-            self.occ -= 1
+            self.visible -= 1
+            self.reserved -= 1
             changed = True
         if wrote:
-            self.occ += 1
+            self.visible += 1
             changed = True
         return changed
+
+    def _apply(self, plan, now: int) -> None:
+        """The correlated request updates the counters and (a write) its entry."""
+        req = self.reqs[self.r]
+        tag = self.tags.pop(self.r)
+        if not req.write:
+            self.ctr["reads"] += 1
+            return
+        self.ctr["writes"] += 1
+        kind, slot, _ = plan
+        addr, end = req.addr, req.addr + req.length
+        if kind == "merge":
+            e = self.entries[slot]
+            e.start = min(e.start, addr)
+            e.end = max(e.end, end)
+            e.count += 1
+            e.last = now
+            e.superseded = False
+            e.members.append(self.r)
+            self.ctr["merges"] += 1
+            return
+        if tag:
+            for other in self.entries:
+                if other is not None and other.tag == tag:
+                    other.superseded = True
+        self.entries[slot] = _Entry(
+            start=addr, end=end, count=1, tag=tag, last=now, members=[self.r]
+        )
 
     def _next_event(self, now: int) -> int | None:
         """First cycle after ``now`` at which an idle state can change; None if never."""
@@ -502,13 +528,18 @@ class _Sim:
                 continue
             nxt = self._next_event(now)
             if nxt is None:
-                if self.r is not None or self.next_req < len(self.reqs) or any(self.entries):
+                if (
+                    self.r is not None
+                    or self.queue
+                    or self.next_req < len(self.reqs)
+                    or any(self.entries)
+                ):
                     raise ValueError(
                         f"run: stuck at cycle {now} with the ring full and no acknowledgement "
                         "left; requests or records could not be completed"
                     )
                 return now + 1
-            if self._offered(now) and self.r is not None:
+            if self._offered(now) and len(self.queue) >= INPUT_QUEUE_DEPTH:
                 self.ctr["stall_cycles"] += nxt - now - 1
             now = nxt
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 
+from hw.ports import port_values
+
 _LFSR_TAPS = (31, 21, 1, 0)  # x^32 + x^22 + x^2 + x + 1, maximal length
 _FOLD = 16  # XOR inputs per LUT-friendly reduction stage
 
@@ -20,8 +22,8 @@ _FOLD = 16  # XOR inputs per LUT-friendly reduction stage
 def port_bits(component: wiring.Component) -> tuple[list[Value], list[Value]]:
     """The component's input and output port values, flattened from its signature."""
     inputs, outputs = [], []
-    for _path, member, value in component.signature.flatten(component):
-        (inputs if member.flow == wiring.In else outputs).append(Value.cast(value))
+    for _name, flow, value in port_values(component):
+        (inputs if flow == wiring.In else outputs).append(Value.cast(value))
     return inputs, outputs
 
 

@@ -3,7 +3,7 @@
 Each segment resets the DUT, programs the settings and the tag table, then
 plays a timed request trace (each request presented from its cycle until
 accepted), flush strobes, and a VMC that reads every record through
-``rd_addr`` / ``rd_data`` and acknowledges it after a random delay, with random
+``ring.read_addr`` / ``read_data`` and acknowledges it after a random delay, with random
 pauses that fill the ring. The scoreboard then runs ``model.dra.run`` on the
 same requests, flushes and acknowledgement cycles and compares every handshake
 cycle, every record (fields and the cycle it became visible), every interrupt
@@ -16,11 +16,12 @@ from __future__ import annotations
 import random
 
 import cocotb
-from benchlib import bench_args, start_clock_and_reset
+from benchlib import LayoutCodec, bench_args, start_clock_and_reset
 from cocotb.triggers import FallingEdge
 
 from hw.dra import request_layout
-from hw.dra_sim import settings
+from hw.dra_sim import tag_ranges
+from hw.dra_stages import settings_layout, settings_values, tag_range_layout
 from model.dra import (
     COUNTER_NAMES,
     DraParams,
@@ -106,6 +107,9 @@ class DraTB:
         self.dut = dut
         self.params = params
         self.fields = {name: f.offset for name, f in request_layout(params["addr_width"])}
+        shape = DraParams(**params)
+        self.settings = LayoutCodec(settings_layout(shape))
+        self.tag_range = LayoutCodec(tag_range_layout(shape))
         self.scoreboard = Scoreboard(dut._log)
 
     def pack(self, r: Request) -> int:
@@ -118,26 +122,35 @@ class DraTB:
         )
 
     async def program(self, cfg: DraParams) -> None:
-        """Reset the DUT, apply the settings, write the tag table; returns in cycle 0."""
+        """Reset the DUT, write the settings and the tag table through the control port;
+        returns in cycle 0."""
         dut = self.dut
         await FallingEdge(dut.clk)
         dut.rst.value = 1
-        for port, value in settings(cfg).items():
-            getattr(dut, port).value = value
-        for port in ("req__valid", "flush", "ack", "tt_we", "rd_addr"):
+        for port in (
+            "req__valid",
+            "control__flush",
+            "control__settings__valid",
+            "control__tag_range__valid",
+            "control__clear_error",
+            "ring__ack",
+            "ring__read_addr",
+        ):
             getattr(dut, port).value = 0
         await FallingEdge(dut.clk)
         await FallingEdge(dut.clk)
         dut.rst.value = 0
-        for j in range(cfg.tag_ranges):
-            base, limit, tag = cfg.tag_table[j] if j < len(cfg.tag_table) else (0, 0, 0)
-            dut.tt_we.value = 1
-            dut.tt_index.value = j
-            dut.tt_base.value = base
-            dut.tt_limit.value = limit
-            dut.tt_tag.value = tag
+        dut.control__settings__payload.value = self.settings.pack(settings_values(cfg))
+        dut.control__settings__valid.value = 1
+        await FallingEdge(dut.clk)
+        dut.control__settings__valid.value = 0
+        for value in tag_ranges(cfg):
+            dut.control__tag_range__payload.value = self.tag_range.pack(value)
+            dut.control__tag_range__valid.value = 1
             await FallingEdge(dut.clk)
-        dut.tt_we.value = 0
+        dut.control__tag_range__valid.value = 0
+        if int(dut.control__error.value):
+            raise AssertionError(f"the DRA refused the settings of {cfg}")
 
     async def segment(self, label, reqs, cfg, *, flushes=(), ack_delay=lambda: 0, pauses=()):
         """Play one trace and check it; ``ack_delay()`` draws the VMC delay per record."""
@@ -157,12 +170,12 @@ class DraTB:
                 "req__valid",
                 "req__payload",
                 "req__ready",
-                "flush",
-                "ack",
-                "rd_addr",
-                "prod",
+                "control__flush",
+                "ring__ack",
+                "ring__read_addr",
+                "ring__producer",
                 "irq",
-                "rd_data",
+                "ring__read_data",
             )
         )
         clk_fall = FallingEdge(dut.clk)

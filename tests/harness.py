@@ -24,6 +24,8 @@ from pathlib import Path
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
+from hw.ports import port_map
+
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build"
 TESTS = Path(__file__).resolve().parent
@@ -61,7 +63,7 @@ def write_verilog(*, name: str, top: Callable[[], wiring.Component], params: Map
     component = top()
     if not isinstance(component, wiring.Component):
         raise TypeError(f"top() must return an amaranth Component, got {type(component).__name__}")
-    text = verilog.convert(component, name=name, emit_src=False)
+    text = verilog.convert(component, name=name, emit_src=False, ports=port_map(component))
     out_dir.mkdir(parents=True, exist_ok=True)
     scratch = out_dir / f"{name}.v.{os.getpid()}.tmp"
     scratch.write_text(text)

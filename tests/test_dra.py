@@ -1,11 +1,11 @@
 """DMA Record Aggregator: hand-worked model cases and Amaranth-simulator equivalence.
 
 Timing used by the expected values (docs/dra.md): a request presented at
-cycle c on an idle DRA is accepted at c and correlated at c+1. A record closed
-by a request is written at the correlation cycle and visible one cycle later
-(c+2); a record expires ``window`` cycles after the correlation of its last
-write, is written the cycle after and is visible the cycle after that
-(last accept + window + 3).
+cycle c on an idle DRA is accepted at c, compared at c+1 and correlated at c+2.
+A record closed by a request is decided at the correlation cycle, written into
+the ring the cycle after and visible the cycle after that (c+4); a record
+expires ``window`` cycles after the correlation of its last write, is decided
+the cycle after, written and visible two cycles later (last accept + window + 5).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ def test_seed_pseudocode_case():
     reqs = [Request(0, 0x1000, 0x100), Request(1, 0x1080, 0x100), Request(2, 0x3000, 0x10)]
     res = run(reqs, cfg)
     assert recs(res) == [
-        (0x1000, 0x180, 2, 0, R.EVICT, 4),
-        (0x3000, 0x10, 1, 0, R.WINDOW, 2 + 5 + 3),
+        (0x1000, 0x180, 2, 0, R.EVICT, 2 + 4),
+        (0x3000, 0x10, 1, 0, R.WINDOW, 2 + 5 + 5),
     ]
     assert res.counters["merges"] == 1
     assert res.counters["evictions"] == 1
@@ -57,7 +57,7 @@ def test_seed_pseudocode_case():
 def test_contiguous_stream_one_record():
     cfg = DraParams(entries=4, window=100)
     res = run(contiguous(16, length=4096), cfg)
-    assert recs(res) == [(0, 16 * 4096, 16, 0, R.WINDOW, 15 + 100 + 3)]
+    assert recs(res) == [(0, 16 * 4096, 16, 0, R.WINDOW, 15 + 100 + 5)]
     c = res.counters
     assert (c["writes"], c["merges"], c["records"], c["expiries"]) == (16, 15, 1, 1)
     assert c["stall_cycles"] == 0
@@ -77,7 +77,7 @@ def test_interleaved_streams_fewer_than_entries():
     cfg = DraParams(entries=4, window=20)
     res = run(_round_robin(3, 4), cfg)
     # stream s's last write is accepted at cycle 9 + s
-    assert recs(res) == [(0x10000 * (s + 1), 256, 4, 0, R.WINDOW, 9 + s + 20 + 3) for s in range(3)]
+    assert recs(res) == [(0x10000 * (s + 1), 256, 4, 0, R.WINDOW, 9 + s + 20 + 5) for s in range(3)]
     assert res.counters["evictions"] == 0
 
 
@@ -87,10 +87,10 @@ def test_interleaved_streams_more_than_entries():
     # from the third write on, every write evicts the least recently updated entry,
     # which always belongs to the stream that comes next: all records hold one write
     expected = [
-        (0x10000 * (i % 3 + 1) + 64 * (i // 3), 64, 1, 0, R.EVICT, i + 4) for i in range(10)
+        (0x10000 * (i % 3 + 1) + 64 * (i // 3), 64, 1, 0, R.EVICT, i + 2 + 4) for i in range(10)
     ]
-    expected += [(0x20000 + 3 * 64, 64, 1, 0, R.WINDOW, 10 + 23)]
-    expected += [(0x30000 + 3 * 64, 64, 1, 0, R.WINDOW, 11 + 23)]
+    expected += [(0x20000 + 3 * 64, 64, 1, 0, R.WINDOW, 10 + 25)]
+    expected += [(0x30000 + 3 * 64, 64, 1, 0, R.WINDOW, 11 + 25)]
     assert recs(res) == expected
     assert res.counters["evictions"] == 10
     assert offline_optimum(_round_robin(3, 4), cfg) == 3
@@ -111,10 +111,10 @@ def test_victim_is_a_superseded_record_before_the_least_recently_updated():
     cfg = DraParams(entries=3, window=100)
     res = run(reqs, cfg)
     assert recs(res) == [
-        (0x10000, 64, 1, 1, R.EVICT, 3 + 2),
-        (0x50000, 64, 1, 1, R.WINDOW, 2 + 100 + 3),
-        (0x90000, 64, 1, 1, R.WINDOW, 3 + 100 + 3),
-        (0x20000, 128, 2, 2, R.WINDOW, 4 + 100 + 3),
+        (0x10000, 64, 1, 1, R.EVICT, 3 + 4),
+        (0x50000, 64, 1, 1, R.WINDOW, 2 + 100 + 5),
+        (0x90000, 64, 1, 1, R.WINDOW, 3 + 100 + 5),
+        (0x20000, 128, 2, 2, R.WINDOW, 4 + 100 + 5),
     ]
     assert len(res.records) == offline_optimum(reqs, cfg)
     # untagged, the same addresses evict by LRU: tag 0 never supersedes
@@ -129,10 +129,10 @@ def test_victim_is_a_superseded_record_before_the_least_recently_updated():
 @pytest.mark.parametrize(
     "gap, expected",
     [
-        (9, [(0, 128, 2, 0, R.WINDOW, 9 + 13)]),
+        (9, [(0, 128, 2, 0, R.WINDOW, 9 + 15)]),
         # at gap == window the first record expires in the cycle the second is correlated
-        (10, [(0, 64, 1, 0, R.WINDOW, 13), (64, 64, 1, 0, R.WINDOW, 10 + 13)]),
-        (11, [(0, 64, 1, 0, R.WINDOW, 13), (64, 64, 1, 0, R.WINDOW, 11 + 13)]),
+        (10, [(0, 64, 1, 0, R.WINDOW, 15), (64, 64, 1, 0, R.WINDOW, 10 + 15)]),
+        (11, [(0, 64, 1, 0, R.WINDOW, 15), (64, 64, 1, 0, R.WINDOW, 11 + 15)]),
     ],
 )
 def test_window_edges(gap, expected):
@@ -190,7 +190,7 @@ def test_tag_table_lowest_index_wins():
 def test_count_overflow_small_limit():
     res = run(contiguous(5), DraParams(window=10, max_count=3))
     # the 4th write (accepted at 3) finds count == 3 and reopens the entry
-    assert recs(res) == [(0, 192, 3, 0, R.COUNT, 5), (192, 128, 2, 0, R.WINDOW, 4 + 13)]
+    assert recs(res) == [(0, 192, 3, 0, R.COUNT, 3 + 4), (192, 128, 2, 0, R.WINDOW, 4 + 15)]
     assert res.counters["overflows"] == 1
 
 
@@ -218,10 +218,12 @@ def test_size_overflow_of_the_field():
 def test_flush_closes_all_in_entry_order():
     reqs = [Request(0, 0x9000, 64), Request(1, 0x1000, 64), Request(6, 0x9040, 64)]
     res = run(reqs, DraParams(entries=4, window=100), flushes=[3])
+    # the flush at 3 also closes the record request 1 opens in that cycle; the two are
+    # decided at 4 and 5 (one ring write per cycle), visible two cycles later
     assert recs(res) == [
-        (0x9000, 64, 1, 0, R.FLUSH, 5),
-        (0x1000, 64, 1, 0, R.FLUSH, 6),
-        (0x9040, 64, 1, 0, R.WINDOW, 6 + 103),
+        (0x9000, 64, 1, 0, R.FLUSH, 4 + 2),
+        (0x1000, 64, 1, 0, R.FLUSH, 5 + 2),
+        (0x9040, 64, 1, 0, R.WINDOW, 6 + 105),
     ]
     assert res.counters["flushes"] == 2
 
@@ -232,18 +234,20 @@ def test_ring_full_vmc_silent_for_100000_cycles():
     res = run(reqs, cfg)
     assert len(res.records) == 20
     assert [r.start for r in res.records] == [0x100000 * i for i in range(20)]
-    # four records fill the ring by cycle 5 (written at cycles 2..5). Request 5 waits in
-    # the input register (its write would evict); the entry holding request 4 expires
-    # meanwhile (cycle 1005) and waits for a slot. Request 6 is refused from cycle 6 on.
-    # Acks run from cycle 100000: the expired record is written at 100001 (visible
-    # 100002), request 5 then opens the freed entry at 100002 and request 6 is accepted.
+    # requests 1..4 (correlated at 3..6) evict, so four records fill the ring's slots
+    # (decided at 3..6, visible at 5..8). Request 5 waits in the correlation stage (its
+    # write would evict), requests 6 and 7 fill the input queue and request 8 is refused
+    # from cycle 8 on; the entry holding request 4 expires meanwhile (cycle 1006) and
+    # waits for a slot. Acks run from cycle 100000: its slot is reserved again at 100001
+    # by the expired record (visible 100003), request 5 opens the freed entry at 100002,
+    # request 6 evicts it at 100003 (visible 100005), and request 8 is accepted at 100003.
     assert [r.reason for r in res.records] == [R.EVICT] * 4 + [R.WINDOW] + [R.EVICT] * 14 + [
         R.WINDOW
     ]
-    assert [r.cycle for r in res.records][:6] == [3, 4, 5, 6, 100_002, 100_004]
-    assert res.accept_cycles[:6] == list(range(6))
-    assert res.accept_cycles[6] == 100_002
-    assert res.counters["stall_cycles"] == 100_002 - 6
+    assert [r.cycle for r in res.records][:6] == [5, 6, 7, 8, 100_003, 100_005]
+    assert res.accept_cycles[:8] == list(range(8))
+    assert res.accept_cycles[8] == 100_003
+    assert res.counters["stall_cycles"] == 100_003 - 8
     assert res.counters["writes"] == 20
     assert res.ack_cycles[:2] == [100_000, 100_001]
     assert not conservation_errors(reqs, res.records, cfg)
@@ -253,7 +257,8 @@ def test_interrupt_coalescing():
     reqs = [Request(i, 0x100000 * i, 64) for i in range(7)]
     res = run(reqs, DraParams(entries=1, window=1000, irq_count=3))
     vis = [r.cycle for r in res.records]
-    assert vis[:6] == [3, 4, 5, 6, 7, 8]
+    # request i+1 (correlated at i+3) evicts record i: visible at i+5
+    assert vis[:6] == [5, 6, 7, 8, 9, 10]
     assert res.interrupts == [vis[2], vis[5]]
     res = run([Request(0, 0, 64)], DraParams(window=10, irq_count=0, irq_cycles=7))
     assert res.interrupts == [res.records[0].cycle + 7]
@@ -387,7 +392,10 @@ def test_rtl_seed_case_exact_cycles():
     cfg = DraParams(entries=1, window=5)
     reqs = [Request(0, 0x1000, 0x100), Request(1, 0x1080, 0x100), Request(2, 0x3000, 0x10)]
     sim = _compare(reqs, cfg)
-    assert recs(sim) == [(0x1000, 0x180, 2, 0, R.EVICT, 4), (0x3000, 0x10, 1, 0, R.WINDOW, 10)]
+    assert recs(sim) == [
+        (0x1000, 0x180, 2, 0, R.EVICT, 2 + 4),
+        (0x3000, 0x10, 1, 0, R.WINDOW, 2 + 5 + 5),
+    ]
 
 
 def test_rtl_directed_rules():

@@ -1,0 +1,845 @@
+"""The DRA's sub-components; ``hw/dra.py`` wires them (see docs/dra.md for the pipeline).
+
+Request path: :class:`InputQueue` (handshake, tag lookup, derived bounds) ->
+:class:`RequestCompare` (every entry against the queue head, combinational) ->
+:class:`CorrelationStage` (holds the request being decided with its compare flags,
+forwarding the update of the cycle before) -> :class:`EntryFile` (the K open records,
+the decision of :class:`Decision`, the updates) -> :class:`RecordRing`. Run-time
+settings come from :class:`DraSettings` and :class:`TagTable`; :class:`InterruptCoalescer`
+and :class:`EventCounters` watch the events.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for
+
+from hw.record import AggregatedRecord, CloseReasonShape
+from model.dra import INPUT_QUEUE_DEPTH, IRQ_COUNT_BITS, DraParams
+
+__all__ = [
+    "Decision",
+    "DraSettings",
+    "EntryFile",
+    "EventCounters",
+    "InputQueue",
+    "InterruptCoalescer",
+    "RecordRing",
+    "RequestCompare",
+    "CorrelationStage",
+    "TagTable",
+    "close_layout",
+    "flags_layout",
+    "queued_layout",
+    "request_layout",
+    "settings_layout",
+    "tag_range_layout",
+    "update_layout",
+]
+
+
+def request_layout(addr_width: int) -> data.StructLayout:
+    """A DMA request: bytes ``[addr, addr+length)``, tag 0 = untagged, write (1) or read (0)."""
+    return data.StructLayout(
+        {"addr": unsigned(addr_width), "length": unsigned(32), "tag": unsigned(8), "write": 1}
+    )
+
+
+def settings_layout(params: DraParams) -> data.StructLayout:
+    """The run-time settings, written together (see :class:`DraSettings` for legal values)."""
+    return data.StructLayout(
+        {
+            "window": unsigned(params.window_bits),
+            "proximity": unsigned(params.proximity_bits),
+            "tag_match": 1,
+            "active": unsigned(bits_for(params.entries)),
+            "max_count": unsigned(16),
+            "max_size": unsigned(32),
+            "irq_count": unsigned(IRQ_COUNT_BITS),
+            "irq_cycles": unsigned(params.window_bits),
+        }
+    )
+
+
+def settings_values(params: DraParams) -> dict[str, int]:
+    """The settings of ``params`` as a :func:`settings_layout` value (the reset values)."""
+    return {
+        "window": params.window,
+        "proximity": params.proximity,
+        "tag_match": int(params.tag_match),
+        "active": params.active,
+        "max_count": params.max_count,
+        "max_size": params.max_size,
+        "irq_count": params.irq_count,
+        "irq_cycles": params.irq_cycles,
+    }
+
+
+def tag_index_bits(params: DraParams) -> int:
+    return max(1, (params.tag_ranges - 1).bit_length())
+
+
+def tag_range_layout(params: DraParams) -> data.StructLayout:
+    """One tag-table write: untagged requests in ``[base, limit)`` take ``tag``."""
+    aw = params.addr_width
+    return data.StructLayout(
+        {
+            "index": unsigned(tag_index_bits(params)),
+            "base": unsigned(aw),
+            "limit": unsigned(aw + 1),
+            "tag": unsigned(8),
+        }
+    )
+
+
+def queued_layout(addr_width: int) -> data.StructLayout:
+    """A request with the bounds its correlation compares against, computed on the way in.
+
+    ``[addr, end)`` the bytes, ``tag`` after the tag-table lookup; ``reach_low`` =
+    addr - proximity (0 if negative), ``reach_high`` = end + proximity (a record touching
+    ``[reach_low, reach_high]`` is near); a record ending above ``size_end`` = addr +
+    max_size or starting below ``size_start`` = end - max_size (when ``size_start_ok``,
+    end > max_size) would outgrow max_size; ``oversize``: length > max_size.
+    """
+    aw = addr_width
+    return data.StructLayout(
+        {
+            "addr": unsigned(aw),
+            "end": unsigned(aw + 1),
+            "tag": unsigned(8),
+            "write": 1,
+            "reach_low": unsigned(aw),
+            "reach_high": unsigned(aw + 2),
+            "size_end": unsigned(aw + 1),
+            "size_start": unsigned(aw + 1),
+            "size_start_ok": 1,
+            "oversize": 1,
+        }
+    )
+
+
+FLAG_NAMES = ("low_ok", "high_ok", "tag_equal", "below", "above", "end_over", "start_under")
+"""Compare flags of a request against a record ``[start, end)``: ``low_ok`` reach_low <=
+end, ``high_ok`` reach_high >= start (near = both), ``tag_equal``, ``below`` addr < start,
+``above`` end > record end, ``end_over`` record end > size_end, ``start_under``
+size_start_ok and start < size_start."""
+
+
+def flags_layout(count: int) -> data.StructLayout:
+    """:data:`FLAG_NAMES`, each a vector of ``count`` bits (bit i: record i)."""
+    return data.StructLayout({name: unsigned(count) for name in FLAG_NAMES})
+
+
+def update_layout(entries: int) -> data.StructLayout:
+    """The entry a correlated write updated this cycle (one-hot ``slot``), merged or opened."""
+    return data.StructLayout({"valid": 1, "slot": unsigned(entries), "merge": 1})
+
+
+def close_layout(addr_width: int) -> data.StructLayout:
+    """A closed record on its way into the ring: ``[start, end)``, count, tag, reason."""
+    return data.StructLayout(
+        {
+            "start": unsigned(addr_width),
+            "end": unsigned(addr_width + 1),
+            "count": unsigned(16),
+            "tag": unsigned(8),
+            "reason": CloseReasonShape,
+        }
+    )
+
+
+def lowest_one(m: Module, value, width: int, name: str) -> Signal:
+    """One-hot of the lowest set bit of ``value`` (zero when ``value`` is zero)."""
+    one_hot = Signal(width, name=name)
+    m.d.comb += one_hot.eq(value & (~value + 1))
+    return one_hot
+
+
+def select(one_hot, values):
+    """OR of ``values[i]`` where one-hot ``one_hot[i]`` is set (zero when none is)."""
+    result = 0
+    for i, value in enumerate(values):
+        result = result | Mux(one_hot[i], value, 0)
+    return result
+
+
+class DraSettings(wiring.Component):
+    """The run-time settings register; resets to the settings of ``params``.
+
+    ``write`` (flow): a legal value replaces all settings from the next cycle; an
+    illegal one (window 0, active 0 or above K, max_count 0, max_size 0) changes
+    nothing and pulses ``refused`` in the same cycle.
+    """
+
+    def __init__(self, params: DraParams):
+        self.params = params
+        layout = settings_layout(params)
+        super().__init__(
+            {
+                "write": In(stream.Signature(layout, always_ready=True)),
+                "values": Out(layout, init=settings_values(params)),
+                "refused": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        new = self.write.payload
+        legal = Signal()
+        m.d.comb += legal.eq(
+            (new.window != 0)
+            & (new.active != 0)
+            & (new.active <= self.params.entries)
+            & (new.max_count != 0)
+            & (new.max_size != 0)
+        )
+        with m.If(self.write.valid & legal):
+            m.d.sync += self.values.eq(new)
+        m.d.comb += self.refused.eq(self.write.valid & ~legal)
+        return m
+
+
+class TagTable(wiring.Component):
+    """The tag table: ``tag_ranges`` ranges, reset to ``params.tag_table``.
+
+    ``write`` (flow): a legal range (index < tag_ranges, base <= limit <= 2**addr_width)
+    replaces that index from the next cycle; an illegal one changes nothing and pulses
+    ``refused``. ``addr`` -> ``tag`` (combinational): the tag of the lowest-index range
+    holding ``addr``, 0 when none does.
+    """
+
+    def __init__(self, params: DraParams):
+        self.params = params
+        super().__init__(
+            {
+                "write": In(stream.Signature(tag_range_layout(params), always_ready=True)),
+                "refused": Out(1),
+                "addr": In(params.addr_width),
+                "tag": Out(8),
+            }
+        )
+
+    def elaborate(self, platform):
+        p = self.params
+        aw = p.addr_width
+        m = Module()
+        table = list(p.tag_table) + [(0, 0, 0)] * (p.tag_ranges - len(p.tag_table))
+        bases = [Signal(aw, name=f"base{j}", init=b) for j, (b, _, _) in enumerate(table)]
+        limits = [Signal(aw + 1, name=f"limit{j}", init=lim) for j, (_, lim, _) in enumerate(table)]
+        tags = [Signal(8, name=f"tag{j}", init=t) for j, (_, _, t) in enumerate(table)]
+        new = self.write.payload
+        legal = Signal()
+        m.d.comb += legal.eq(
+            (new.index < p.tag_ranges) & (new.base <= new.limit) & (new.limit <= (1 << aw))
+        )
+        for j in range(p.tag_ranges):
+            with m.If(self.write.valid & legal & (new.index == j)):
+                m.d.sync += [bases[j].eq(new.base), limits[j].eq(new.limit), tags[j].eq(new.tag)]
+        m.d.comb += self.refused.eq(self.write.valid & ~legal)
+        for j in reversed(range(p.tag_ranges)):
+            with m.If((self.addr >= bases[j]) & (self.addr < limits[j])):
+                m.d.comb += self.tag.eq(tags[j])
+        return m
+
+
+class InputQueue(wiring.Component):
+    """The input queue: :data:`~model.dra.INPUT_QUEUE_DEPTH` requests, head first.
+
+    ``req`` (stream): ready is registered, high while fewer than ``INPUT_QUEUE_DEPTH``
+    requests are queued at the start of the cycle. On the way in a request takes the
+    tag from ``lookup_tag`` (the tag table's answer for ``lookup_addr``) when its own is
+    0, and the bounds of :func:`queued_layout` from ``proximity`` and ``max_size``.
+    ``head`` (stream): the oldest queued request; a request accepted in cycle c is at
+    the head from c+1 at the earliest.
+    """
+
+    def __init__(self, params: DraParams):
+        self.params = params
+        aw = params.addr_width
+        super().__init__(
+            {
+                "req": In(stream.Signature(request_layout(aw))),
+                "proximity": In(params.proximity_bits),
+                "max_size": In(32),
+                "lookup_addr": Out(aw),
+                "lookup_tag": In(8),
+                "head": Out(stream.Signature(queued_layout(aw))),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = INPUT_QUEUE_DEPTH
+        assert depth == 2, "the queue below is written for two slots"
+        layout = queued_layout(self.params.addr_width)
+        request = self.req.payload
+        arriving = Signal(layout)
+        end = request.addr + request.length
+        m.d.comb += [
+            self.lookup_addr.eq(request.addr),
+            arriving.addr.eq(request.addr),
+            arriving.end.eq(end),
+            arriving.tag.eq(Mux(request.tag != 0, request.tag, self.lookup_tag)),
+            arriving.write.eq(request.write),
+            arriving.reach_low.eq(
+                Mux(request.addr > self.proximity, request.addr - self.proximity, 0)
+            ),
+            arriving.reach_high.eq(end + self.proximity),
+            arriving.size_end.eq(request.addr + self.max_size),
+            arriving.size_start.eq(end - self.max_size),
+            arriving.size_start_ok.eq(end > self.max_size),
+            arriving.oversize.eq(request.length > self.max_size),
+        ]
+        slots = [Signal(layout, name=f"slot{i}") for i in range(depth)]
+        count = Signal(range(depth + 1))
+        push = Signal()
+        pop = Signal()
+        m.d.comb += [
+            self.req.ready.eq(count < depth),
+            push.eq(self.req.valid & self.req.ready),
+            self.head.valid.eq(count != 0),
+            self.head.payload.eq(slots[0]),
+            pop.eq(self.head.valid & self.head.ready),
+        ]
+        m.d.sync += count.eq(count + push - pop)
+        with m.If(pop):
+            m.d.sync += slots[0].eq(Mux(count == 2, slots[1], arriving))
+            with m.If(push):
+                m.d.sync += slots[1].eq(arriving)
+        with m.Elif(push):
+            with m.If(count == 0):
+                m.d.sync += slots[0].eq(arriving)
+            with m.Else():
+                m.d.sync += slots[1].eq(arriving)
+        return m
+
+
+def compare_flags(request, start, end, tag) -> dict:
+    """:data:`FLAG_NAMES` of ``request`` (a :func:`queued_layout` view) against a record."""
+    return {
+        "low_ok": request.reach_low <= end,
+        "high_ok": request.reach_high >= start,
+        "tag_equal": tag == request.tag,
+        "below": request.addr < start,
+        "above": request.end > end,
+        "end_over": end > request.size_end,
+        "start_under": request.size_start_ok & (start < request.size_start),
+    }
+
+
+class RequestCompare(wiring.Component):
+    """Combinational: the queue head against every entry and against the request being
+    correlated (``previous``), as :func:`flags_layout` vectors."""
+
+    def __init__(self, params: DraParams):
+        self.params = params
+        k = params.entries
+        aw = params.addr_width
+        super().__init__(
+            {
+                "request": In(queued_layout(aw)),
+                "starts": In(data.ArrayLayout(aw, k)),
+                "ends": In(data.ArrayLayout(aw + 1, k)),
+                "tags": In(data.ArrayLayout(8, k)),
+                "previous": In(queued_layout(aw)),
+                "entry_flags": Out(flags_layout(k)),
+                "previous_flags": Out(flags_layout(1)),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        per_entry = [
+            compare_flags(self.request, self.starts[i], self.ends[i], self.tags[i])
+            for i in range(self.params.entries)
+        ]
+        vs_previous = compare_flags(
+            self.request, self.previous.addr, self.previous.end, self.previous.tag
+        )
+        for name in FLAG_NAMES:
+            m.d.comb += [
+                getattr(self.entry_flags, name).eq(Cat(flags[name] for flags in per_entry)),
+                getattr(self.previous_flags, name).eq(vs_previous[name]),
+            ]
+        return m
+
+
+class CorrelationStage(wiring.Component):
+    """The request being correlated and its compare flags, exact for the entries' state.
+
+    ``head`` (stream in): taken when the stage is empty or its request leaves (``out``
+    handshake), with the flags :class:`RequestCompare` computed for it that cycle.
+    ``out`` (stream): the request and ``flags``. ``update``: the entry the leaving write
+    updates this cycle; in the next cycle that entry's flags are re-derived from the
+    stored ones and the flags against the previous request (a merge widens the record:
+    near and size terms OR, below / above AND; an open replaces it), so ``flags`` always
+    describe the entries as they are.
+    """
+
+    def __init__(self, params: DraParams):
+        self.params = params
+        k = params.entries
+        aw = params.addr_width
+        super().__init__(
+            {
+                "head": In(stream.Signature(queued_layout(aw))),
+                "entry_flags": In(flags_layout(k)),
+                "previous_flags": In(flags_layout(1)),
+                "update": In(update_layout(k)),
+                "out": Out(stream.Signature(queued_layout(aw))),
+                "flags": Out(flags_layout(k)),
+            }
+        )
+
+    def elaborate(self, platform):
+        k = self.params.entries
+        m = Module()
+        valid = Signal()
+        request = Signal(queued_layout(self.params.addr_width))
+        stored = Signal(flags_layout(k))
+        previous = Signal(flags_layout(1))
+        last = Signal(update_layout(k))
+        m.d.sync += last.eq(self.update)
+        widen_or = ("low_ok", "high_ok", "end_over", "start_under")
+        widen_and = ("below", "above")
+        for name in FLAG_NAMES:
+            old = getattr(stored, name)
+            new = getattr(previous, name)
+            if name in widen_or:
+                merged = old | new.replicate(k)
+            elif name in widen_and:
+                merged = old & new.replicate(k)
+            else:
+                merged = old
+            opened = new.replicate(k)
+            touched = Mux(last.valid, last.slot, 0)
+            m.d.comb += getattr(self.flags, name).eq(
+                (old & ~touched) | (Mux(last.merge, merged, opened) & touched)
+            )
+        m.d.comb += [
+            self.out.valid.eq(valid),
+            self.out.payload.eq(request),
+            self.head.ready.eq(~valid | self.out.ready),
+        ]
+        with m.If(self.head.valid & self.head.ready):
+            m.d.sync += [
+                valid.eq(1),
+                request.eq(self.head.payload),
+                stored.eq(self.entry_flags),
+                previous.eq(self.previous_flags),
+            ]
+        with m.Else():
+            m.d.sync += stored.eq(self.flags)
+            with m.If(self.out.ready):
+                m.d.sync += valid.eq(0)
+        return m
+
+
+class Decision(wiring.Component):
+    """Combinational: what the correlated write does to the entries (docs/dra.md, rules).
+
+    The lowest-index candidate that is near (and of equal tag under ``tag_match``)
+    matches: ``merge`` when the write fits its count and size limits, else ``overflow``
+    (``count_full`` tells COUNT from SIZE). Without a match the lowest free entry opens;
+    without one, ``evict`` the victim: the least recently updated superseded candidate,
+    else the least recently updated candidate. ``slot``: the entry chosen (one-hot);
+    ``possible``: some entry can take the write.
+    """
+
+    def __init__(self, params: DraParams):
+        self.params = params
+        k = params.entries
+        super().__init__(
+            {
+                "flags": In(flags_layout(k)),
+                "tag_match": In(1),
+                "oversize": In(1),
+                "candidate": In(k),
+                "free": In(k),
+                "superseded": In(k),
+                "big": In(k),
+                "full": In(k),
+                "recency": In(data.ArrayLayout(k, k)),
+                "slot": Out(k),
+                "merge": Out(1),
+                "overflow": Out(1),
+                "count_full": Out(1),
+                "evict": Out(1),
+                "possible": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        k = self.params.entries
+        f = self.flags
+        m = Module()
+        match = Signal(k)
+        size_over = Signal(k)
+        m.d.comb += [
+            match.eq(
+                self.candidate
+                & f.low_ok
+                & f.high_ok
+                & Mux(self.tag_match, f.tag_equal, (1 << k) - 1)
+            ),
+            size_over.eq(self.oversize.replicate(k) | self.big | f.end_over | f.start_under),
+        ]
+        match_one = lowest_one(m, match, k, "match_one")
+        free_one = lowest_one(m, self.free, k, "free_one")
+        stale = Signal(k)
+        pool = Signal(k)
+        m.d.comb += [
+            stale.eq(self.candidate & self.superseded),
+            pool.eq(Mux(stale.any(), stale, self.candidate)),
+        ]
+        oldest = Signal(k)
+        m.d.comb += oldest.eq(
+            Cat(pool[i] & ((self.recency[i] & pool & ~(1 << i)) == 0) for i in range(k))
+        )
+        victim_one = lowest_one(m, oldest, k, "victim_one")
+        has_match = match.any()
+        has_free = self.free.any()
+        over = Signal()
+        m.d.comb += [
+            self.count_full.eq((match_one & self.full).any()),
+            over.eq((match_one & (self.full | size_over)).any()),
+            self.merge.eq(has_match & ~over),
+            self.overflow.eq(has_match & over),
+            self.evict.eq(~has_match & ~has_free & oldest.any()),
+            self.possible.eq(has_match | has_free | oldest.any()),
+            self.slot.eq(Mux(has_match, match_one, Mux(has_free, free_one, victim_one))),
+        ]
+        return m
+
+
+def events_layout(entries: int) -> data.StructLayout:
+    """What the entry file did this cycle: the request's outcome and the entries that
+    expired / were flushed (vectors, bit i: entry i)."""
+    return data.StructLayout(
+        {
+            "write": 1,
+            "read": 1,
+            "merge": 1,
+            "evict": 1,
+            "overflow": 1,
+            "expire": unsigned(entries),
+            "flush": unsigned(entries),
+        }
+    )
+
+
+class EntryFile(wiring.Component):
+    """The K open records: correlation of one request per cycle, expiry, flush, closing.
+
+    ``request`` (stream in, with ``flags`` exact for the current entries): a read is
+    taken at once; a write when :class:`Decision` finds an entry for it and, if that
+    closes a record, no record waits and the ring has ``room``. ``update``: the entry
+    the write changed this cycle. ``close`` (flow): one record per cycle into the ring,
+    waiting (expired / flushed) records first, lowest index. ``starts`` / ``ends`` /
+    ``tags``: the records for :class:`RequestCompare`. An entry expires ``window``
+    cycles after its last update; ``flush`` closes every open record.
+    """
+
+    def __init__(self, params: DraParams):
+        self.params = params
+        k = params.entries
+        aw = params.addr_width
+        super().__init__(
+            {
+                "request": In(stream.Signature(queued_layout(aw))),
+                "flags": In(flags_layout(k)),
+                "tag_match": In(1),
+                "active": In(bits_for(k)),
+                "max_count": In(16),
+                "window": In(params.window_bits),
+                "flush": In(1),
+                "room": In(1),
+                "update": Out(update_layout(k)),
+                "close": Out(stream.Signature(close_layout(aw), always_ready=True)),
+                "starts": Out(data.ArrayLayout(aw, k)),
+                "ends": Out(data.ArrayLayout(aw + 1, k)),
+                "tags": Out(data.ArrayLayout(8, k)),
+                "events": Out(events_layout(k)),
+            }
+        )
+
+    def elaborate(self, platform):
+        p = self.params
+        k = p.entries
+        aw = p.addr_width
+        m = Module()
+        request = self.request.payload
+        live = Signal(k)
+        due = Signal(k)
+        big = Signal(k)
+        superseded = Signal(k)
+        reason = [
+            Signal(CloseReasonShape, name=f"reason{i}", init=CloseReasonShape.WINDOW)
+            for i in range(k)
+        ]
+        start = [Signal(aw, name=f"start{i}") for i in range(k)]
+        end = [Signal(aw + 1, name=f"end{i}") for i in range(k)]
+        count = [Signal(16, name=f"count{i}") for i in range(k)]
+        tag = [Signal(8, name=f"tag{i}") for i in range(k)]
+        timer = [Signal(p.window_bits, name=f"timer{i}") for i in range(k)]
+        recency = [Signal(k, name=f"recency{i}") for i in range(k)]  # bit j: newer than j
+        for i in range(k):
+            m.d.comb += [
+                self.starts[i].eq(start[i]),
+                self.ends[i].eq(end[i]),
+                self.tags[i].eq(tag[i]),
+            ]
+
+        active = Signal(k)
+        ticking = Signal(k)
+        expiring = Signal(k)
+        m.d.comb += [
+            active.eq(Cat(Const(i, bits_for(k)) < self.active for i in range(k))),
+            ticking.eq(live & ~due & Cat(timer[i] != 0 for i in range(k))),
+            expiring.eq(live & ~due & Cat(timer[i] == 0 for i in range(k))),
+        ]
+        m.submodules.decision = decision = Decision(p)
+        m.d.comb += [
+            decision.flags.eq(self.flags),
+            decision.tag_match.eq(self.tag_match),
+            decision.oversize.eq(request.oversize),
+            decision.candidate.eq(ticking & active),
+            decision.free.eq(~live & ~due & active),
+            decision.superseded.eq(superseded),
+            decision.big.eq(big),
+            decision.full.eq(Cat(count[i] >= self.max_count for i in range(k))),
+        ]
+        for i in range(k):
+            m.d.comb += decision.recency[i].eq(recency[i])
+
+        closes = Signal()
+        go = Signal()
+        write = Signal()
+        m.d.comb += [
+            closes.eq(decision.overflow | decision.evict),
+            go.eq(
+                self.request.valid
+                & (~request.write | (decision.possible & (~closes | (~due.any() & self.room))))
+            ),
+            self.request.ready.eq(go),
+            write.eq(go & request.write),
+            self.update.valid.eq(write),
+            self.update.slot.eq(decision.slot),
+            self.update.merge.eq(decision.merge),
+        ]
+
+        # -- closing: a waiting record first, else the one the write pushes out ------------
+        due_one = lowest_one(m, due, k, "due_one")
+        due_close = Signal()
+        m.d.comb += [
+            due_close.eq(due.any() & self.room),
+            self.close.valid.eq(due_close | (write & closes)),
+        ]
+        closing = Signal(k)
+        m.d.comb += closing.eq(Mux(due_close, due_one, decision.slot))
+        out = self.close.payload
+        m.d.comb += [
+            out.start.eq(select(closing, start)),
+            out.end.eq(select(closing, end)),
+            out.count.eq(select(closing, count)),
+            out.tag.eq(select(closing, tag)),
+        ]
+        with m.If(due_close):
+            m.d.comb += out.reason.eq(select(due_one, [r.as_value() for r in reason]))
+        with m.Elif(decision.evict):
+            m.d.comb += out.reason.eq(CloseReasonShape.EVICT)
+        with m.Elif(decision.count_full):
+            m.d.comb += out.reason.eq(CloseReasonShape.COUNT)
+        with m.Else():
+            m.d.comb += out.reason.eq(CloseReasonShape.SIZE)
+
+        # -- entry state -------------------------------------------------------------------
+        slot = Mux(write, decision.slot, 0)
+        freed = Mux(due_close, due_one, 0)
+        live_after = Signal(k)
+        due_after = Signal(k)
+        flushed = Signal(k)
+        m.d.comb += [
+            live_after.eq((live & ~freed) | slot),
+            due_after.eq((due & ~freed) | expiring),
+            flushed.eq(Mux(self.flush, live_after & ~due_after, 0)),
+        ]
+        m.d.sync += [live.eq(live_after), due.eq(due_after | flushed)]
+        with m.If(write & decision.merge):
+            m.d.sync += superseded.eq(superseded & ~slot)
+        with m.Elif(write):
+            m.d.sync += superseded.eq(
+                (superseded | Mux(request.tag != 0, self.flags.tag_equal, 0)) & ~slot
+            )
+        for i in range(k):
+            with m.If(slot[i]):
+                m.d.sync += [
+                    timer[i].eq(self.window - 1),
+                    recency[i].eq(Const((1 << k) - 1 - (1 << i), k)),
+                    count[i].eq(Mux(decision.merge, count[i] + 1, 1)),
+                ]
+                with m.If(~decision.merge | self.flags.below[i]):
+                    m.d.sync += start[i].eq(request.addr)
+                with m.If(~decision.merge | self.flags.above[i]):
+                    m.d.sync += end[i].eq(request.end)
+                with m.If(~decision.merge):
+                    m.d.sync += [tag[i].eq(request.tag), big[i].eq(request.oversize)]
+            with m.Else():
+                with m.If(ticking[i]):
+                    m.d.sync += timer[i].eq(timer[i] - 1)
+                with m.If(write):
+                    m.d.sync += recency[i].eq(recency[i] & ~decision.slot)
+            with m.If(expiring[i]):
+                m.d.sync += reason[i].eq(CloseReasonShape.WINDOW)
+            with m.Elif(flushed[i]):
+                m.d.sync += reason[i].eq(CloseReasonShape.FLUSH)
+
+        m.d.comb += [
+            self.events.write.eq(write),
+            self.events.read.eq(go & ~request.write),
+            self.events.merge.eq(write & decision.merge),
+            self.events.evict.eq(write & decision.evict),
+            self.events.overflow.eq(write & decision.overflow),
+            self.events.expire.eq(expiring),
+            self.events.flush.eq(flushed),
+        ]
+        return m
+
+
+def ring_signature(params: DraParams) -> wiring.Signature:
+    """The VMC's side of the record ring, as the DRA drives it: ``producer`` / ``consumer``
+    slot indices, ``occupancy`` (visible records not acknowledged); ``ack`` strobe
+    acknowledges the oldest slot (ignored when none is visible), effective next cycle;
+    ``read_addr`` -> ``read_data`` reads a slot one cycle later."""
+    index = (params.ring_slots - 1).bit_length()
+    return wiring.Signature(
+        {
+            "ack": In(1),
+            "read_addr": In(index),
+            "read_data": Out(AggregatedRecord),
+            "producer": Out(index),
+            "consumer": Out(index),
+            "occupancy": Out(range(params.ring_slots + 1)),
+        }
+    )
+
+
+class RecordRing(wiring.Component):
+    """The ring of S record slots (one memory, one write and one read port).
+
+    ``close`` (flow): a record decided in cycle c is written at slot ``producer`` in
+    c+1 and visible (producer past it) from c+2. ``room``: fewer than S slots are
+    reserved (decided and not acknowledged), so a close never overwrites a slot the VMC
+    has not acknowledged. ``written``: the write strobe.
+    """
+
+    def __init__(self, params: DraParams):
+        self.params = params
+        super().__init__(
+            {
+                "close": In(stream.Signature(close_layout(params.addr_width), always_ready=True)),
+                "vmc": Out(ring_signature(params)),
+                "room": Out(1),
+                "written": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        slots = self.params.ring_slots
+        m = Module()
+        pending = Signal(close_layout(self.params.addr_width))
+        m.d.sync += [self.written.eq(self.close.valid), pending.eq(self.close.payload)]
+        record = Signal(AggregatedRecord)
+        m.d.comb += [
+            record.start.eq(pending.start),
+            record.size.eq(pending.end - pending.start),
+            record.count.eq(pending.count),
+            record.tag.eq(pending.tag),
+            record.reason.eq(pending.reason),
+        ]
+        m.submodules.memory = memory = Memory(shape=AggregatedRecord, depth=slots, init=[])
+        write_port = memory.write_port()
+        read_port = memory.read_port()
+        vmc = self.vmc
+        reserved = Signal(range(slots + 1))
+        acked = Signal()
+        m.d.comb += [
+            write_port.addr.eq(vmc.producer),
+            write_port.data.eq(record),
+            write_port.en.eq(self.written),
+            read_port.addr.eq(vmc.read_addr),
+            vmc.read_data.eq(read_port.data),
+            acked.eq(vmc.ack & (vmc.occupancy != 0)),
+            self.room.eq(reserved < slots),
+        ]
+        m.d.sync += [
+            vmc.producer.eq(vmc.producer + self.written),
+            vmc.consumer.eq(vmc.consumer + acked),
+            vmc.occupancy.eq(vmc.occupancy + self.written - acked),
+            reserved.eq(reserved + self.close.valid - acked),
+        ]
+        return m
+
+
+class InterruptCoalescer(wiring.Component):
+    """One-cycle ``irq`` pulses: when ``count`` (N, 0 = off) records were written since
+    the last pulse, or ``cycles`` (T, 0 = off) cycles passed since the first of them.
+    Counter and age are registered, so a pulse follows its cause by one cycle."""
+
+    def __init__(self, params: DraParams):
+        self.params = params
+        super().__init__(
+            {
+                "written": In(1),
+                "count": In(IRQ_COUNT_BITS),
+                "cycles": In(params.window_bits),
+                "irq": Out(1),
+            }
+        )
+
+    def elaborate(self, platform):
+        wb = self.params.window_bits
+        m = Module()
+        records = Signal(IRQ_COUNT_BITS)
+        age = Signal(wb)
+        m.d.comb += self.irq.eq(
+            ((self.count != 0) & (records >= self.count))
+            | ((self.cycles != 0) & (records != 0) & (age >= self.cycles))
+        )
+        with m.If(self.irq):
+            m.d.sync += [records.eq(self.written), age.eq(0)]
+        with m.Else():
+            with m.If(self.written & (records != (1 << IRQ_COUNT_BITS) - 1)):
+                m.d.sync += records.eq(records + 1)
+            with m.If(records == 0):
+                m.d.sync += age.eq(0)
+            with m.Elif(age != (1 << wb) - 1):
+                m.d.sync += age.eq(age + 1)
+        return m
+
+
+class EventCounters(wiring.Component):
+    """Wrapping counters of ``bits`` bits, one per field of ``events`` (a vector counts
+    its set bits). A counter includes the events of cycle c from cycle c+2."""
+
+    def __init__(self, events: data.StructLayout, bits: int):
+        self.names = [name for name, _ in events]
+        super().__init__(
+            {
+                "events": In(events),
+                "counters": Out(data.StructLayout({name: unsigned(bits) for name in self.names})),
+            }
+        )
+
+    def elaborate(self, platform):
+        m = Module()
+        seen = Signal(self.events.shape())
+        m.d.sync += seen.eq(self.events)
+        for name in self.names:
+            vector = getattr(seen, name)
+            counter = getattr(self.counters, name)
+            m.d.sync += counter.eq(counter + sum(vector[i] for i in range(len(vector))))
+        return m
