@@ -113,7 +113,7 @@ def queued_layout(addr_width: int) -> data.StructLayout:
             "write": 1,
             "reach_low": unsigned(aw),
             "reach_high": unsigned(aw + 2),
-            "size_end": unsigned(aw + 1),
+            "size_end": unsigned(max(aw, 32) + 1),  # addr + max_size never wraps
             "size_start": unsigned(aw + 1),
             "size_start_ok": 1,
             "oversize": 1,

@@ -473,3 +473,15 @@ def test_rtl_jumping_tagged_streams_against_model(seed):
 
     reqs = jumping_trace(5, 600, 0.1, seed=seed, slow_weight=0.1)
     _compare(reqs, DraParams(entries=4, window=300, ring_slots=8))
+
+
+def test_rtl_narrow_addresses_with_the_largest_size_limit(rng):
+    # 24-bit addresses (the iCE40 build) with max_size 2**32 - 1: addr + max_size is wider
+    # than an address and must not wrap into a false SIZE close
+    reqs = [
+        Request(r.cycle, r.addr % (1 << 23), r.length, r.tag) for r in _random_trace(rng, 200, 3)
+    ]
+    cfg = DraParams(entries=3, window=20, addr_width=24, window_bits=12, proximity_bits=12,
+                    tag_ranges=2, ring_slots=4)
+    sim = _compare(reqs, cfg)
+    assert sim.counters["merges"] > 0 and sim.counters["overflows"] == 0
