@@ -2,10 +2,12 @@
 
 Time is the clock cycle; cycle 0 is the first cycle after reset. Addresses and
 sizes are bytes. A request presented at cycle ``c`` is accepted (handshake) at
-the first cycle ``>= c`` the DRA is ready and after the previous handshake; it is
-correlated in the next cycle that its correlation can proceed (normally the cycle
-after the handshake). ``docs/dra.md`` states the per-cycle rules; this module is
-their executable form and ``hw/dra.py`` implements the same rules in hardware.
+the first cycle ``>= c`` the DRA is ready and after the previous handshake; it
+waits in the input queue and is correlated in the first cycle, from
+``CORRELATE_DELAY`` cycles after the handshake, that its correlation can proceed; a
+record closed by that decision is visible ``VISIBLE_DELAY`` cycles later.
+``docs/dra.md`` states the per-cycle rules; this module is their executable form
+and ``hw/dra.py`` implements the same rules in hardware.
 
 Public API: :class:`DraParams`, :class:`Request`, :func:`run` -> :class:`DraResult`,
 :func:`offline_optimum`.

@@ -14,7 +14,7 @@ import time
 
 from hw.dra_sim import simulate
 from model import dra as dra_model
-from model.dra import DraParams, Request, offline_optimum
+from model.dra import CORRELATE_DELAY, VISIBLE_DELAY, DraParams, Request, offline_optimum
 from sim.report import print_table
 
 PAGE = 4096
@@ -169,6 +169,7 @@ def run(quick: bool = False) -> None:
         rtl_rows,
     )
     print(
-        "\nlatency: request accepted at cycle c is correlated at c+1; a record it closes "
-        "is visible at c+2; a record closed by its window at last write + window + 3"
+        f"\nlatency: a request accepted at cycle c is correlated at c+{CORRELATE_DELAY}; a "
+        f"record it closes is visible at c+{CORRELATE_DELAY + VISIBLE_DELAY}; a record closed "
+        f"by its window at last write + window + {CORRELATE_DELAY + 1 + VISIBLE_DELAY}"
     )
