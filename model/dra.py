@@ -141,6 +141,11 @@ class DraParams:
             _check_int(f"tag_table[{i}] base", base, 0, (1 << self.addr_width) - 1)
             _check_int(f"tag_table[{i}] limit", limit, 0, 1 << self.addr_width)
             _check_int(f"tag_table[{i}] tag", tag, 0, TAG_MAX)
+            if base > limit:
+                raise ValueError(
+                    f"tag_table[{i}] base {base:#x} is above its limit {limit:#x} "
+                    "(a range is [base, limit); base == limit is empty)"
+                )
         _check_int("max_count", self.max_count, 1, COUNT_MAX)
         _check_int("max_size", self.max_size, 1, SIZE_MAX)
         _check_int("irq_count", self.irq_count, 0, (1 << IRQ_COUNT_BITS) - 1)

@@ -337,6 +337,7 @@ def test_model_conserves_and_respects_the_optimum(rng, trace):
         ({"tag_table": ((0, 1, 1),) * 9}, "tag_table"),
         ({"tag_table": ((0, 1, 256),)}, "tag_table[0] tag"),
         ({"max_count": 0}, "max_count"),
+        ({"tag_table": ((0x2000, 0x1000, 1),)}, "tag_table[0] base"),
         ({"tag_match": 1}, "tag_match"),
     ],
 )
