@@ -19,6 +19,11 @@ from amaranth.utils import bits_for
 
 from hw.record import AggregatedRecord, CloseReasonShape
 from model.dra import INPUT_QUEUE_DEPTH, IRQ_COUNT_BITS, DraParams
+from model.record import FIELD_WIDTH
+
+COUNT_BITS = FIELD_WIDTH["count"]
+SIZE_BITS = FIELD_WIDTH["size"]  # also the width of a request's length
+TAG_BITS = FIELD_WIDTH["tag"]
 
 __all__ = [
     "Decision",
@@ -44,7 +49,12 @@ __all__ = [
 def request_layout(addr_width: int) -> data.StructLayout:
     """A DMA request: bytes ``[addr, addr+length)``, tag 0 = untagged, write (1) or read (0)."""
     return data.StructLayout(
-        {"addr": unsigned(addr_width), "length": unsigned(32), "tag": unsigned(8), "write": 1}
+        {
+            "addr": unsigned(addr_width),
+            "length": unsigned(SIZE_BITS),
+            "tag": unsigned(TAG_BITS),
+            "write": 1,
+        }
     )
 
 
@@ -56,8 +66,8 @@ def settings_layout(params: DraParams) -> data.StructLayout:
             "proximity": unsigned(params.proximity_bits),
             "tag_match": 1,
             "active": unsigned(bits_for(params.entries)),
-            "max_count": unsigned(16),
-            "max_size": unsigned(32),
+            "max_count": unsigned(COUNT_BITS),
+            "max_size": unsigned(SIZE_BITS),
             "irq_count": unsigned(IRQ_COUNT_BITS),
             "irq_cycles": unsigned(params.window_bits),
         }
@@ -90,7 +100,7 @@ def tag_range_layout(params: DraParams) -> data.StructLayout:
             "index": unsigned(tag_index_bits(params)),
             "base": unsigned(aw),
             "limit": unsigned(aw + 1),
-            "tag": unsigned(8),
+            "tag": unsigned(TAG_BITS),
         }
     )
 
@@ -109,11 +119,11 @@ def queued_layout(addr_width: int) -> data.StructLayout:
         {
             "addr": unsigned(aw),
             "end": unsigned(aw + 1),
-            "tag": unsigned(8),
+            "tag": unsigned(TAG_BITS),
             "write": 1,
             "reach_low": unsigned(aw),
             "reach_high": unsigned(aw + 2),
-            "size_end": unsigned(max(aw, 32) + 1),  # addr + max_size never wraps
+            "size_end": unsigned(max(aw, SIZE_BITS) + 1),  # addr + max_size never wraps
             "size_start": unsigned(aw + 1),
             "size_start_ok": 1,
             "oversize": 1,
@@ -144,8 +154,8 @@ def close_layout(addr_width: int) -> data.StructLayout:
         {
             "start": unsigned(addr_width),
             "end": unsigned(addr_width + 1),
-            "count": unsigned(16),
-            "tag": unsigned(8),
+            "count": unsigned(COUNT_BITS),
+            "tag": unsigned(TAG_BITS),
             "reason": CloseReasonShape,
         }
     )
@@ -218,7 +228,7 @@ class TagTable(wiring.Component):
                 "write": In(stream.Signature(tag_range_layout(params), always_ready=True)),
                 "refused": Out(1),
                 "addr": In(params.addr_width),
-                "tag": Out(8),
+                "tag": Out(TAG_BITS),
             }
         )
 
@@ -229,7 +239,7 @@ class TagTable(wiring.Component):
         table = list(p.tag_table) + [(0, 0, 0)] * (p.tag_ranges - len(p.tag_table))
         bases = [Signal(aw, name=f"base{j}", init=b) for j, (b, _, _) in enumerate(table)]
         limits = [Signal(aw + 1, name=f"limit{j}", init=lim) for j, (_, lim, _) in enumerate(table)]
-        tags = [Signal(8, name=f"tag{j}", init=t) for j, (_, _, t) in enumerate(table)]
+        tags = [Signal(TAG_BITS, name=f"tag{j}", init=t) for j, (_, _, t) in enumerate(table)]
         new = self.write.payload
         legal = Signal()
         m.d.comb += legal.eq(
@@ -263,9 +273,9 @@ class InputQueue(wiring.Component):
             {
                 "req": In(stream.Signature(request_layout(aw))),
                 "proximity": In(params.proximity_bits),
-                "max_size": In(32),
+                "max_size": In(SIZE_BITS),
                 "lookup_addr": Out(aw),
-                "lookup_tag": In(8),
+                "lookup_tag": In(TAG_BITS),
                 "head": Out(stream.Signature(queued_layout(aw))),
             }
         )
@@ -343,7 +353,7 @@ class RequestCompare(wiring.Component):
                 "request": In(queued_layout(aw)),
                 "starts": In(data.ArrayLayout(aw, k)),
                 "ends": In(data.ArrayLayout(aw + 1, k)),
-                "tags": In(data.ArrayLayout(8, k)),
+                "tags": In(data.ArrayLayout(TAG_BITS, k)),
                 "previous": In(queued_layout(aw)),
                 "entry_flags": Out(flags_layout(k)),
                 "previous_flags": Out(flags_layout(1)),
@@ -553,7 +563,7 @@ class EntryFile(wiring.Component):
                 "flags": In(flags_layout(k)),
                 "tag_match": In(1),
                 "active": In(bits_for(k)),
-                "max_count": In(16),
+                "max_count": In(COUNT_BITS),
                 "window": In(params.window_bits),
                 "flush": In(1),
                 "room": In(1),
@@ -561,7 +571,7 @@ class EntryFile(wiring.Component):
                 "close": Out(stream.Signature(close_layout(aw), always_ready=True)),
                 "starts": Out(data.ArrayLayout(aw, k)),
                 "ends": Out(data.ArrayLayout(aw + 1, k)),
-                "tags": Out(data.ArrayLayout(8, k)),
+                "tags": Out(data.ArrayLayout(TAG_BITS, k)),
                 "events": Out(events_layout(k)),
             }
         )
@@ -582,8 +592,8 @@ class EntryFile(wiring.Component):
         ]
         start = [Signal(aw, name=f"start{i}") for i in range(k)]
         end = [Signal(aw + 1, name=f"end{i}") for i in range(k)]
-        count = [Signal(16, name=f"count{i}") for i in range(k)]
-        tag = [Signal(8, name=f"tag{i}") for i in range(k)]
+        count = [Signal(COUNT_BITS, name=f"count{i}") for i in range(k)]
+        tag = [Signal(TAG_BITS, name=f"tag{i}") for i in range(k)]
         timer = [Signal(p.window_bits, name=f"timer{i}") for i in range(k)]
         recency = [Signal(k, name=f"recency{i}") for i in range(k)]  # bit j: newer than j
         for i in range(k):
