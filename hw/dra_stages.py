@@ -37,6 +37,7 @@ __all__ = [
     "CorrelationStage",
     "TagTable",
     "close_layout",
+    "correlated_layout",
     "flags_layout",
     "queued_layout",
     "request_layout",
@@ -126,6 +127,20 @@ def queued_layout(addr_width: int) -> data.StructLayout:
             "size_end": unsigned(max(aw, SIZE_BITS) + 1),  # addr + max_size never wraps
             "size_start": unsigned(aw + 1),
             "size_start_ok": 1,
+            "oversize": 1,
+        }
+    )
+
+
+def correlated_layout(addr_width: int) -> data.StructLayout:
+    """What the correlation of a request needs of it: its bytes, tag, kind and whether it
+    alone exceeds max_size (the fields of :func:`queued_layout` of the same names)."""
+    return data.StructLayout(
+        {
+            "addr": unsigned(addr_width),
+            "end": unsigned(addr_width + 1),
+            "tag": unsigned(TAG_BITS),
+            "write": 1,
             "oversize": 1,
         }
     )
@@ -303,27 +318,25 @@ class InputQueue(wiring.Component):
             arriving.size_start_ok.eq(end > self.max_size),
             arriving.oversize.eq(request.length > self.max_size),
         ]
+        # two slots used in turn: a pop moves only the read pointer, a push writes the slot
+        # the write pointer names, so neither fans out to the other slot's flip-flops
         slots = [Signal(layout, name=f"slot{i}") for i in range(depth)]
         count = Signal(range(depth + 1))
+        read = Signal()
+        write = Signal()
         push = Signal()
         pop = Signal()
         m.d.comb += [
             self.req.ready.eq(count < depth),
             push.eq(self.req.valid & self.req.ready),
             self.head.valid.eq(count != 0),
-            self.head.payload.eq(slots[0]),
+            self.head.payload.eq(Mux(read, slots[1], slots[0])),
             pop.eq(self.head.valid & self.head.ready),
         ]
-        m.d.sync += count.eq(count + push - pop)
-        with m.If(pop):
-            m.d.sync += slots[0].eq(Mux(count == 2, slots[1], arriving))
-            with m.If(push):
-                m.d.sync += slots[1].eq(arriving)
-        with m.Elif(push):
-            with m.If(count == 0):
-                m.d.sync += slots[0].eq(arriving)
-            with m.Else():
-                m.d.sync += slots[1].eq(arriving)
+        m.d.sync += [count.eq(count + push - pop), read.eq(read ^ pop), write.eq(write ^ push)]
+        for i in range(depth):
+            with m.If(push & (write == i)):
+                m.d.sync += slots[i].eq(arriving)
         return m
 
 
@@ -354,7 +367,7 @@ class RequestCompare(wiring.Component):
                 "starts": In(data.ArrayLayout(aw, k)),
                 "ends": In(data.ArrayLayout(aw + 1, k)),
                 "tags": In(data.ArrayLayout(TAG_BITS, k)),
-                "previous": In(queued_layout(aw)),
+                "previous": In(correlated_layout(aw)),
                 "entry_flags": Out(flags_layout(k)),
                 "previous_flags": Out(flags_layout(1)),
             }
@@ -399,7 +412,7 @@ class CorrelationStage(wiring.Component):
                 "entry_flags": In(flags_layout(k)),
                 "previous_flags": In(flags_layout(1)),
                 "update": In(update_layout(k)),
-                "out": Out(stream.Signature(queued_layout(aw))),
+                "out": Out(stream.Signature(correlated_layout(aw))),
                 "flags": Out(flags_layout(k)),
             }
         )
@@ -408,7 +421,7 @@ class CorrelationStage(wiring.Component):
         k = self.params.entries
         m = Module()
         valid = Signal()
-        request = Signal(queued_layout(self.params.addr_width))
+        request = Signal(correlated_layout(self.params.addr_width))
         stored = Signal(flags_layout(k))
         previous = Signal(flags_layout(1))
         last = Signal(update_layout(k))
@@ -435,9 +448,12 @@ class CorrelationStage(wiring.Component):
             self.head.ready.eq(~valid | self.out.ready),
         ]
         with m.If(self.head.valid & self.head.ready):
+            m.d.sync += [valid.eq(1)]
             m.d.sync += [
-                valid.eq(1),
-                request.eq(self.head.payload),
+                getattr(request, name).eq(getattr(self.head.payload, name))
+                for name, _ in request.shape()
+            ]
+            m.d.sync += [
                 stored.eq(self.entry_flags),
                 previous.eq(self.previous_flags),
             ]
@@ -559,7 +575,7 @@ class EntryFile(wiring.Component):
         aw = params.addr_width
         super().__init__(
             {
-                "request": In(stream.Signature(queued_layout(aw))),
+                "request": In(stream.Signature(correlated_layout(aw))),
                 "flags": In(flags_layout(k)),
                 "tag_match": In(1),
                 "active": In(bits_for(k)),
