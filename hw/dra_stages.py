@@ -264,9 +264,11 @@ class TagTable(wiring.Component):
             with m.If(self.write.valid & legal & (new.index == j)):
                 m.d.sync += [bases[j].eq(new.base), limits[j].eq(new.limit), tags[j].eq(new.tag)]
         m.d.comb += self.refused.eq(self.write.valid & ~legal)
-        for j in reversed(range(p.tag_ranges)):
-            with m.If((self.addr >= bases[j]) & (self.addr < limits[j])):
-                m.d.comb += self.tag.eq(tags[j])
+        hits = Signal(p.tag_ranges)
+        m.d.comb += hits.eq(
+            Cat((self.addr >= bases[j]) & (self.addr < limits[j]) for j in range(p.tag_ranges))
+        )
+        m.d.comb += self.tag.eq(select(lowest_one(m, hits, p.tag_ranges, "first_hit"), tags))
         return m
 
 
