@@ -622,12 +622,16 @@ class EntryFile(wiring.Component):
             ]
 
         active = Signal(k)
+        # registered per entry, so the decision starts from flip-flops: the timer is not
+        # zero, and the count is at max_count (compared when the record is written)
+        running = Signal(k)
+        full = Signal(k)
         ticking = Signal(k)
         expiring = Signal(k)
         m.d.comb += [
             active.eq(Cat(Const(i, bits_for(k)) < self.active for i in range(k))),
-            ticking.eq(live & ~due & Cat(timer[i] != 0 for i in range(k))),
-            expiring.eq(live & ~due & Cat(timer[i] == 0 for i in range(k))),
+            ticking.eq(live & ~due & running),
+            expiring.eq(live & ~due & ~running),
         ]
         m.submodules.decision = decision = Decision(p)
         m.d.comb += [
@@ -638,7 +642,7 @@ class EntryFile(wiring.Component):
             decision.free.eq(~live & ~due & active),
             decision.superseded.eq(superseded),
             decision.big.eq(big),
-            decision.full.eq(Cat(count[i] >= self.max_count for i in range(k))),
+            decision.full.eq(full),
         ]
         for i in range(k):
             m.d.comb += decision.recency[i].eq(recency[i])
@@ -706,6 +710,10 @@ class EntryFile(wiring.Component):
             with m.If(slot[i]):
                 m.d.sync += [
                     timer[i].eq(self.window - 1),
+                    running[i].eq(self.window != 1),
+                    full[i].eq(
+                        Mux(decision.merge, count[i] + 1 >= self.max_count, self.max_count == 1)
+                    ),
                     recency[i].eq(Const((1 << k) - 1 - (1 << i), k)),
                     count[i].eq(Mux(decision.merge, count[i] + 1, 1)),
                 ]
@@ -717,7 +725,7 @@ class EntryFile(wiring.Component):
                     m.d.sync += [tag[i].eq(request.tag), big[i].eq(request.oversize)]
             with m.Else():
                 with m.If(ticking[i]):
-                    m.d.sync += timer[i].eq(timer[i] - 1)
+                    m.d.sync += [timer[i].eq(timer[i] - 1), running[i].eq(timer[i] != 1)]
                 with m.If(write):
                     m.d.sync += recency[i].eq(recency[i] & ~decision.slot)
             with m.If(expiring[i]):
