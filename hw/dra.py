@@ -127,7 +127,9 @@ class Dra(wiring.Component):
         wiring.connect(m, entries.request, stage.out)
         m.d.comb += [
             entries.flags.eq(stage.flags),
-            entries.tag_match.eq(values.tag_match),
+            entries.near.eq(stage.near),
+            entries.size.eq(stage.size),
+            stage.tag_match.eq(values.tag_match),
             entries.active.eq(values.active),
             entries.max_count.eq(values.max_count),
             entries.window.eq(values.window),

@@ -179,7 +179,7 @@ def close_layout(addr_width: int) -> data.StructLayout:
 def lowest_one(m: Module, value, width: int, name: str) -> Signal:
     """One-hot of the lowest set bit of ``value`` (zero when ``value`` is zero)."""
     one_hot = Signal(width, name=name)
-    m.d.comb += one_hot.eq(value & (~value + 1))
+    m.d.comb += one_hot.eq(Cat(value[i] & ~value[:i].any() for i in range(width)))
     return one_hot
 
 
@@ -393,15 +393,18 @@ class RequestCompare(wiring.Component):
 
 
 class CorrelationStage(wiring.Component):
-    """The request being correlated and its compare flags, exact for the entries' state.
+    """The request being correlated and its compare results, exact for the entries' state.
 
     ``head`` (stream in): taken when the stage is empty or its request leaves (``out``
     handshake), with the flags :class:`RequestCompare` computed for it that cycle.
-    ``out`` (stream): the request and ``flags``. ``update``: the entry the leaving write
-    updates this cycle; in the next cycle that entry's flags are re-derived from the
-    stored ones and the flags against the previous request (a merge widens the record:
-    near and size terms OR, below / above AND; an open replaces it), so ``flags`` always
-    describe the entries as they are.
+    ``out`` (stream): the request; ``near`` (bit i: record i is near and, under
+    ``tag_match``, of equal tag), ``size`` (bit i: record i's range and the request's
+    together outgrow max_size) and the raw ``flags``. ``update``: the entry the leaving
+    write updates this cycle. In the next cycle that entry's results are the ones
+    prepared for it on the way in, for both outcomes: merged (the record widened by the
+    previous write: near and size terms OR with those against that write, below / above
+    AND) or opened (the previous write alone). So the outputs always describe the
+    entries as they are, straight from flip-flops and one multiplexer.
     """
 
     def __init__(self, params: DraParams):
@@ -411,10 +414,13 @@ class CorrelationStage(wiring.Component):
         super().__init__(
             {
                 "head": In(stream.Signature(queued_layout(aw))),
+                "tag_match": In(1),
                 "entry_flags": In(flags_layout(k)),
                 "previous_flags": In(flags_layout(1)),
                 "update": In(update_layout(k)),
                 "out": Out(stream.Signature(correlated_layout(aw))),
+                "near": Out(k),
+                "size": Out(k),
                 "flags": Out(flags_layout(k)),
             }
         )
@@ -424,10 +430,14 @@ class CorrelationStage(wiring.Component):
         m = Module()
         valid = Signal()
         request = Signal(correlated_layout(self.params.addr_width))
-        stored = Signal(flags_layout(k))
-        previous = Signal(flags_layout(1))
         last = Signal(update_layout(k))
         m.d.sync += last.eq(self.update)
+        touched = Signal(k)
+        m.d.comb += touched.eq(Mux(last.valid, last.slot, 0))
+
+        # the raw flags, with the merged / opened forms derived in this stage
+        stored = Signal(flags_layout(k))
+        previous = Signal(flags_layout(1))
         widen_or = ("low_ok", "high_ok", "end_over", "start_under")
         widen_and = ("below", "above")
         for name in FLAG_NAMES:
@@ -439,28 +449,56 @@ class CorrelationStage(wiring.Component):
                 merged = old & new.replicate(k)
             else:
                 merged = old
-            opened = new.replicate(k)
-            touched = Mux(last.valid, last.slot, 0)
             m.d.comb += getattr(self.flags, name).eq(
-                (old & ~touched) | (Mux(last.merge, merged, opened) & touched)
+                (old & ~touched) | (Mux(last.merge, merged, new.replicate(k)) & touched)
             )
+
+        # near and size, prepared on the way in for the entry as it is, merged or opened
+        def near_and_size(flags, vs_previous, width):
+            tag_ok = Mux(self.tag_match, flags.tag_equal, (1 << width) - 1)
+            p = vs_previous
+            return {
+                "near": flags.low_ok & flags.high_ok & tag_ok,
+                "merged_near": (flags.low_ok | p.low_ok.replicate(width))
+                & (flags.high_ok | p.high_ok.replicate(width))
+                & tag_ok,
+                "size": flags.end_over | flags.start_under,
+                "merged_size": flags.end_over
+                | flags.start_under
+                | (p.end_over | p.start_under).replicate(width),
+            }
+
+        incoming = near_and_size(self.entry_flags, self.previous_flags, k)
+        p = self.previous_flags
+        opened_in = {
+            "near": p.low_ok & p.high_ok & Mux(self.tag_match, p.tag_equal, 1),
+            "size": p.end_over | p.start_under,
+        }
+        held = {name: Signal(k, name=f"held_{name}") for name in incoming}
+        opened = {name: Signal(name=f"opened_{name}") for name in opened_in}
+        for name in ("near", "size"):
+            out = getattr(self, name)
+            m.d.comb += out.eq(
+                (held[name] & ~touched)
+                | (Mux(last.merge, held[f"merged_{name}"], opened[name].replicate(k)) & touched)
+            )
+
         m.d.comb += [
             self.out.valid.eq(valid),
             self.out.payload.eq(request),
             self.head.ready.eq(~valid | self.out.ready),
         ]
         with m.If(self.head.valid & self.head.ready):
-            m.d.sync += [valid.eq(1)]
+            m.d.sync += [valid.eq(1), stored.eq(self.entry_flags), previous.eq(p)]
             m.d.sync += [
                 getattr(request, name).eq(getattr(self.head.payload, name))
                 for name, _ in request.shape()
             ]
-            m.d.sync += [
-                stored.eq(self.entry_flags),
-                previous.eq(self.previous_flags),
-            ]
+            m.d.sync += [held[name].eq(value) for name, value in incoming.items()]
+            m.d.sync += [opened[name].eq(value) for name, value in opened_in.items()]
         with m.Else():
-            m.d.sync += stored.eq(self.flags)
+            m.d.sync += [stored.eq(self.flags), held["near"].eq(self.near)]
+            m.d.sync += held["size"].eq(self.size)
             with m.If(self.out.ready):
                 m.d.sync += valid.eq(0)
         return m
@@ -469,12 +507,19 @@ class CorrelationStage(wiring.Component):
 class Decision(wiring.Component):
     """Combinational: what the correlated write does to the entries (docs/dra.md, rules).
 
-    The lowest-index candidate that is near (and of equal tag under ``tag_match``)
-    matches: ``merge`` when the write fits its count and size limits, else ``overflow``
-    (``count_full`` tells COUNT from SIZE). Without a match the lowest free entry opens;
-    without one, ``evict`` the victim: the least recently updated superseded candidate,
-    else the least recently updated candidate. ``slot``: the entry chosen (one-hot);
-    ``possible``: some entry can take the write.
+    A candidate matches when it is ``near``; the lowest-index match wins and merges
+    when the write fits its limits (``full``: count at max_count; ``big`` / ``size`` /
+    ``oversize``: the range would outgrow max_size), else it closes (``overflow``,
+    ``count_full`` tells COUNT from SIZE) and the write reopens it. Without a match the
+    lowest free entry opens; without one, the victim closes (``evict``): the least
+    recently updated superseded candidate, else the least recently updated candidate
+    (``recency`` rows are a total order over the live entries, so the oldest is unique).
+    ``slot``: the entry chosen (one-hot). ``enable``: the entry the write updates this
+    cycle, ``slot`` when the write is ``pending`` and can go: a close needs
+    ``can_close`` (no record waits, the ring has room). ``merging``: the matched entry,
+    if the write merges into it; ``merge``: any of ``merging``.
+    Each ``enable`` bit is formed from its own entry's terms, so it does not wait for
+    the whole decision.
     """
 
     def __init__(self, params: DraParams):
@@ -482,8 +527,10 @@ class Decision(wiring.Component):
         k = params.entries
         super().__init__(
             {
-                "flags": In(flags_layout(k)),
-                "tag_match": In(1),
+                "pending": In(1),
+                "can_close": In(1),
+                "near": In(k),
+                "size": In(k),
                 "oversize": In(1),
                 "candidate": In(k),
                 "free": In(k),
@@ -492,53 +539,56 @@ class Decision(wiring.Component):
                 "full": In(k),
                 "recency": In(data.ArrayLayout(k, k)),
                 "slot": Out(k),
+                "enable": Out(k),
+                "merging": Out(k),
                 "merge": Out(1),
                 "overflow": Out(1),
                 "count_full": Out(1),
                 "evict": Out(1),
-                "possible": Out(1),
             }
         )
 
     def elaborate(self, platform):
         k = self.params.entries
-        f = self.flags
         m = Module()
         match = Signal(k)
-        size_over = Signal(k)
+        bad = Signal(k)
         m.d.comb += [
-            match.eq(
-                self.candidate
-                & f.low_ok
-                & f.high_ok
-                & Mux(self.tag_match, f.tag_equal, (1 << k) - 1)
-            ),
-            size_over.eq(self.oversize.replicate(k) | self.big | f.end_over | f.start_under),
+            match.eq(self.candidate & self.near),
+            bad.eq(self.oversize.replicate(k) | self.full | self.big | self.size),
         ]
         match_one = lowest_one(m, match, k, "match_one")
         free_one = lowest_one(m, self.free, k, "free_one")
         stale = Signal(k)
         pool = Signal(k)
+        victim = Signal(k)
         m.d.comb += [
             stale.eq(self.candidate & self.superseded),
             pool.eq(Mux(stale.any(), stale, self.candidate)),
+            victim.eq(Cat(pool[i] & ((self.recency[i] & pool & ~(1 << i)) == 0) for i in range(k))),
         ]
-        oldest = Signal(k)
-        m.d.comb += oldest.eq(
-            Cat(pool[i] & ((self.recency[i] & pool & ~(1 << i)) == 0) for i in range(k))
-        )
-        victim_one = lowest_one(m, oldest, k, "victim_one")
         has_match = match.any()
         has_free = self.free.any()
-        over = Signal()
+        choose_free = Signal()
+        choose_victim = Signal()
         m.d.comb += [
+            choose_free.eq(~has_match & has_free),
+            choose_victim.eq(~has_match & ~has_free),
+            self.slot.eq(match_one | Mux(choose_free, free_one, 0) | Mux(choose_victim, victim, 0)),
+            self.enable.eq(
+                Mux(
+                    self.pending,
+                    (match_one & (~bad | self.can_close.replicate(k)))
+                    | Mux(choose_free, free_one, 0)
+                    | Mux(choose_victim & self.can_close, victim, 0),
+                    0,
+                )
+            ),
+            self.merging.eq(match_one & ~bad),
+            self.merge.eq(self.merging.any()),
+            self.overflow.eq((match_one & bad).any()),
             self.count_full.eq((match_one & self.full).any()),
-            over.eq((match_one & (self.full | size_over)).any()),
-            self.merge.eq(has_match & ~over),
-            self.overflow.eq(has_match & over),
-            self.evict.eq(~has_match & ~has_free & oldest.any()),
-            self.possible.eq(has_match | has_free | oldest.any()),
-            self.slot.eq(Mux(has_match, match_one, Mux(has_free, free_one, victim_one))),
+            self.evict.eq(choose_victim & self.candidate.any()),
         ]
         return m
 
@@ -562,7 +612,8 @@ def events_layout(entries: int) -> data.StructLayout:
 class EntryFile(wiring.Component):
     """The K open records: correlation of one request per cycle, expiry, flush, closing.
 
-    ``request`` (stream in, with ``flags`` exact for the current entries): a read is
+    ``request`` (stream in, with ``near``, ``size`` and ``flags`` exact for the current
+    entries, see :class:`CorrelationStage`): a read is
     taken at once; a write when :class:`Decision` finds an entry for it and, if that
     closes a record, no record waits and the ring has ``room``. ``update``: the entry
     the write changed this cycle. ``close`` (flow): one record per cycle into the ring,
@@ -578,8 +629,9 @@ class EntryFile(wiring.Component):
         super().__init__(
             {
                 "request": In(stream.Signature(correlated_layout(aw))),
+                "near": In(k),
+                "size": In(k),
                 "flags": In(flags_layout(k)),
-                "tag_match": In(1),
                 "active": In(bits_for(k)),
                 "max_count": In(COUNT_BITS),
                 "window": In(params.window_bits),
@@ -621,22 +673,25 @@ class EntryFile(wiring.Component):
                 self.tags[i].eq(tag[i]),
             ]
 
-        active = Signal(k)
-        # registered per entry, so the decision starts from flip-flops: the timer is not
-        # zero, and the count is at max_count (compared when the record is written)
+        # registered per entry, so the decision starts from flip-flops: the entry is in use
+        # (index below ``active``), its timer is not zero, its count is at max_count
+        # (compared when the record is written)
+        active = Signal(k, init=(1 << p.active) - 1)
         running = Signal(k)
         full = Signal(k)
+        m.d.sync += active.eq(Cat(Const(i, bits_for(k)) < self.active for i in range(k)))
         ticking = Signal(k)
         expiring = Signal(k)
         m.d.comb += [
-            active.eq(Cat(Const(i, bits_for(k)) < self.active for i in range(k))),
             ticking.eq(live & ~due & running),
             expiring.eq(live & ~due & ~running),
         ]
         m.submodules.decision = decision = Decision(p)
         m.d.comb += [
-            decision.flags.eq(self.flags),
-            decision.tag_match.eq(self.tag_match),
+            decision.pending.eq(self.request.valid & request.write),
+            decision.can_close.eq(~due.any() & self.room),
+            decision.near.eq(self.near),
+            decision.size.eq(self.size),
             decision.oversize.eq(request.oversize),
             decision.candidate.eq(ticking & active),
             decision.free.eq(~live & ~due & active),
@@ -647,21 +702,19 @@ class EntryFile(wiring.Component):
         for i in range(k):
             m.d.comb += decision.recency[i].eq(recency[i])
 
-        closes = Signal()
-        go = Signal()
+        enable = decision.enable
         write = Signal()
+        go = Signal()
         m.d.comb += [
-            closes.eq(decision.overflow | decision.evict),
-            go.eq(
-                self.request.valid
-                & (~request.write | (decision.possible & (~closes | (~due.any() & self.room))))
-            ),
+            write.eq(enable.any()),
+            go.eq(self.request.valid & (~request.write | write)),
             self.request.ready.eq(go),
-            write.eq(go & request.write),
             self.update.valid.eq(write),
-            self.update.slot.eq(decision.slot),
+            self.update.slot.eq(enable),
             self.update.merge.eq(decision.merge),
         ]
+        closes = Signal()
+        m.d.comb += closes.eq(decision.overflow | decision.evict)
 
         # -- closing: a waiting record first, else the one the write pushes out ------------
         due_one = lowest_one(m, due, k, "due_one")
@@ -689,45 +742,39 @@ class EntryFile(wiring.Component):
             m.d.comb += out.reason.eq(CloseReasonShape.SIZE)
 
         # -- entry state -------------------------------------------------------------------
-        slot = Mux(write, decision.slot, 0)
         freed = Mux(due_close, due_one, 0)
         live_after = Signal(k)
         due_after = Signal(k)
         flushed = Signal(k)
         m.d.comb += [
-            live_after.eq((live & ~freed) | slot),
+            live_after.eq((live & ~freed) | enable),
             due_after.eq((due & ~freed) | expiring),
             flushed.eq(Mux(self.flush, live_after & ~due_after, 0)),
         ]
         m.d.sync += [live.eq(live_after), due.eq(due_after | flushed)]
-        with m.If(write & decision.merge):
-            m.d.sync += superseded.eq(superseded & ~slot)
-        with m.Elif(write):
-            m.d.sync += superseded.eq(
-                (superseded | Mux(request.tag != 0, self.flags.tag_equal, 0)) & ~slot
-            )
+        # an open supersedes the other records of its non-zero tag; an update clears it
+        opening = (enable & ~decision.merging).any() & (request.tag != 0)
+        m.d.sync += superseded.eq((superseded | Mux(opening, self.flags.tag_equal, 0)) & ~enable)
         for i in range(k):
-            with m.If(slot[i]):
+            merging = decision.merging[i]
+            with m.If(enable[i]):
                 m.d.sync += [
                     timer[i].eq(self.window - 1),
                     running[i].eq(self.window != 1),
-                    full[i].eq(
-                        Mux(decision.merge, count[i] + 1 >= self.max_count, self.max_count == 1)
-                    ),
+                    full[i].eq(Mux(merging, count[i] + 1 >= self.max_count, self.max_count == 1)),
                     recency[i].eq(Const((1 << k) - 1 - (1 << i), k)),
-                    count[i].eq(Mux(decision.merge, count[i] + 1, 1)),
+                    count[i].eq(Mux(merging, count[i] + 1, 1)),
                 ]
-                with m.If(~decision.merge | self.flags.below[i]):
+                with m.If(~merging | self.flags.below[i]):
                     m.d.sync += start[i].eq(request.addr)
-                with m.If(~decision.merge | self.flags.above[i]):
+                with m.If(~merging | self.flags.above[i]):
                     m.d.sync += end[i].eq(request.end)
-                with m.If(~decision.merge):
+                with m.If(~merging):
                     m.d.sync += [tag[i].eq(request.tag), big[i].eq(request.oversize)]
             with m.Else():
+                m.d.sync += recency[i].eq(recency[i] & ~enable)
                 with m.If(ticking[i]):
                     m.d.sync += [timer[i].eq(timer[i] - 1), running[i].eq(timer[i] != 1)]
-                with m.If(write):
-                    m.d.sync += recency[i].eq(recency[i] & ~decision.slot)
             with m.If(expiring[i]):
                 m.d.sync += reason[i].eq(CloseReasonShape.WINDOW)
             with m.Elif(flushed[i]):

@@ -218,6 +218,8 @@ def test_correlation_stage_forwards_the_update_of_the_cycle_before(rng, merge):
 
     async def bench(ctx):
         for _ in range(100):
+            tag_match = rng.random() < 0.5
+            ctx.set(dut.tag_match, tag_match)
             starts, ends, tags, request = _draw(rng, k)
             slot = rng.randrange(k)
             previous = _bounds(rng.randrange(0, 0x800), rng.randrange(1, 0x200),
@@ -245,10 +247,15 @@ def test_correlation_stage_forwards_the_update_of_the_cycle_before(rng, merge):
                     previous["addr"], previous["end"], previous["tag"])
             for cycle in range(2):  # forwarded, then held
                 flags = ctx.get(dut.flags)
+                near, size = ctx.get(dut.near), ctx.get(dut.size)
                 for i in range(k):
                     want = _flags(request, starts[i], ends[i], tags[i])
                     for name in FLAG_NAMES:
                         assert (getattr(flags, name) >> i) & 1 == want[name], (cycle, name, i)
+                    want_near = want["low_ok"] and want["high_ok"] and (
+                        want["tag_equal"] or not tag_match)
+                    assert (near >> i) & 1 == want_near, (cycle, "near", i)
+                    assert (size >> i) & 1 == (want["end_over"] or want["start_under"]), i
                 await ctx.tick()
             ctx.set(dut.out.ready, 1)
             await ctx.tick()
@@ -260,34 +267,31 @@ def test_correlation_stage_forwards_the_update_of_the_cycle_before(rng, merge):
 # -- decision ------------------------------------------------------------------------------
 
 
-def _decide(k, flags, tag_match, oversize, candidate, free, superseded, big, full, recency):
+def _decide(k, pending, can_close, near, size, oversize, candidate, free, superseded, big,
+            full, recency):
     """The rules of docs/dra.md, one entry at a time."""
     bit = lambda v, i: (v >> i) & 1  # noqa: E731
-    matches = [
-        i for i in range(k)
-        if bit(candidate, i) and bit(flags["low_ok"], i) and bit(flags["high_ok"], i)
-        and (not tag_match or bit(flags["tag_equal"], i))
-    ]
+    out = {"merging": 0, "merge": False, "overflow": False, "count_full": False,
+           "evict": False}
+    matches = [i for i in range(k) if bit(candidate, i) and bit(near, i)]
     if matches:
         i = matches[0]
-        size_over = oversize or bit(big, i) or bit(flags["end_over"], i) or bit(
-            flags["start_under"], i)
-        over = bit(full, i) or size_over
-        return {"slot": 1 << i, "merge": not over, "overflow": over,
-                "count_full": bool(bit(full, i)), "evict": False, "possible": True}
+        bad = oversize or bit(full, i) or bit(big, i) or bit(size, i)
+        out.update(slot=1 << i, merging=0 if bad else 1 << i, merge=not bad, overflow=bad,
+                   count_full=bool(bit(full, i)))
+        out["enable"] = out["slot"] if pending and (not bad or can_close) else 0
+        return out
     frees = [i for i in range(k) if bit(free, i)]
     if frees:
-        return {"slot": 1 << frees[0], "merge": False, "overflow": False, "count_full": False,
-                "evict": False, "possible": True}
+        out.update(slot=1 << frees[0], enable=(1 << frees[0]) if pending else 0)
+        return out
     cands = [i for i in range(k) if bit(candidate, i)]
     pool = [i for i in cands if bit(superseded, i)] or cands
-    # least recently updated: no other pool member is older
+    # the least recently updated: no other pool member is older
     oldest = [i for i in pool if all(bit(recency[i], j) == 0 for j in pool if j != i)]
-    if not oldest:
-        return {"slot": 0, "merge": False, "overflow": False, "count_full": False,
-                "evict": False, "possible": False}
-    return {"slot": 1 << oldest[0], "merge": False, "overflow": False, "count_full": False,
-            "evict": True, "possible": True}
+    slot = 1 << oldest[0] if oldest else 0
+    out.update(slot=slot, evict=bool(cands), enable=slot if pending and can_close else 0)
+    return out
 
 
 def test_decision_against_the_rules(rng):
@@ -295,14 +299,16 @@ def test_decision_against_the_rules(rng):
     dut = Decision(DraParams(entries=k))
 
     async def bench(ctx):
-        for _ in range(2000):
-            flags = {name: rng.randrange(1 << k) for name in FLAG_NAMES}
-            # a consistent recency order: a permutation, oldest first
+        for _ in range(3000):
+            # a consistent recency order over the entries: a permutation, oldest first
             order = rng.sample(range(k), k)
             recency = [sum(1 << j for j in order[: order.index(i)]) for i in range(k)]
             live = rng.randrange(1 << k)
             inputs = {
-                "tag_match": rng.random() < 0.5,
+                "pending": rng.random() < 0.8,
+                "can_close": rng.random() < 0.7,
+                "near": rng.randrange(1 << k),
+                "size": rng.choice([0, 0, rng.randrange(1 << k)]),
                 "oversize": rng.random() < 0.1,
                 "candidate": live & rng.choice([rng.randrange(1 << k), (1 << k) - 1]),
                 "free": rng.choice([0, 0, ~live & ((1 << k) - 1)]),
@@ -310,15 +316,13 @@ def test_decision_against_the_rules(rng):
                 "big": rng.choice([0, 0, rng.randrange(1 << k)]),
                 "full": rng.choice([0, 0, rng.randrange(1 << k)]),
             }
-            for name in FLAG_NAMES:
-                ctx.set(getattr(dut.flags, name), flags[name])
             for name, value in inputs.items():
                 ctx.set(getattr(dut, name), int(value))
             for i in range(k):
                 ctx.set(dut.recency[i], recency[i])
-            want = _decide(k, flags, recency=recency, **inputs)
+            want = _decide(k, recency=recency, **inputs)
             for name, value in want.items():
-                assert ctx.get(getattr(dut, name)) == int(value), (name, inputs, flags)
+                assert ctx.get(getattr(dut, name)) == int(value), (name, inputs)
 
     _run(dut, bench, clocked=False)
 
