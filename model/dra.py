@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from model.checks import check_bool, check_choice, check_instance, check_int, check_tuple
 from model.record import MAX_COUNT, MAX_SIZE, MAX_TAG, CloseReason, Record
 
 COUNTER_NAMES = (
@@ -54,14 +55,6 @@ VICTIM_RULES = ("superseded", "lru")
 """Eviction rules: ``superseded`` (the hardware's) takes the least recently updated record
 that a newer record of the same non-zero tag has superseded, else the least recently updated
 one; ``lru`` (model only, for comparison) always the least recently updated."""
-
-
-def _check_int(name: str, value, lo: int, hi: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
-        raise ValueError(f"{name} must be in {rng}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -112,49 +105,45 @@ class DraParams:
     victim: str = "superseded"
 
     def __post_init__(self):
-        _check_int("entries", self.entries, 1, 64)
-        _check_int("ring_slots", self.ring_slots, 2, 1 << 16)
+        check_int("entries", self.entries, 1, 64)
+        check_int("ring_slots", self.ring_slots, 2, 1 << 16)
         if self.ring_slots & (self.ring_slots - 1):
             raise ValueError(f"ring_slots must be a power of two, got {self.ring_slots}")
-        _check_int("addr_width", self.addr_width, 8, 64)
-        _check_int("window_bits", self.window_bits, 2, 40)
-        _check_int("proximity_bits", self.proximity_bits, 1, 64)
-        _check_int("tag_ranges", self.tag_ranges, 1, 64)
-        _check_int("counter_bits", self.counter_bits, 8, 64)
-        _check_int("window", self.window, 1, (1 << self.window_bits) - 1)
-        _check_int("proximity", self.proximity, 0, (1 << self.proximity_bits) - 1)
-        if not isinstance(self.tag_match, bool):
-            raise ValueError(f"tag_match must be a bool, got {self.tag_match!r}")
+        check_int("addr_width", self.addr_width, 8, 64)
+        check_int("window_bits", self.window_bits, 2, 40)
+        check_int("proximity_bits", self.proximity_bits, 1, 64)
+        check_int("tag_ranges", self.tag_ranges, 1, 64)
+        check_int("counter_bits", self.counter_bits, 8, 64)
+        check_int("window", self.window, 1, (1 << self.window_bits) - 1)
+        check_int("proximity", self.proximity, 0, (1 << self.proximity_bits) - 1)
+        check_bool("tag_match", self.tag_match)
         if self.active_entries is not None:
-            _check_int("active_entries", self.active_entries, 1, self.entries)
-        if not isinstance(self.tag_table, tuple):
-            raise ValueError("tag_table must be a tuple of (base, limit, tag) triples")
+            check_int("active_entries", self.active_entries, 1, self.entries)
+        check_tuple("tag_table", self.tag_table)
         if len(self.tag_table) > self.tag_ranges:
             raise ValueError(
                 f"tag_table has {len(self.tag_table)} ranges, more than tag_ranges="
                 f"{self.tag_ranges}"
             )
         for i, entry in enumerate(self.tag_table):
-            if not (isinstance(entry, tuple) and len(entry) == 3):
-                raise ValueError(f"tag_table[{i}] must be a (base, limit, tag) triple")
+            check_tuple(f"tag_table[{i}] (base, limit, tag)", entry, 3)
             base, limit, tag = entry
-            _check_int(f"tag_table[{i}] base", base, 0, (1 << self.addr_width) - 1)
-            _check_int(f"tag_table[{i}] limit", limit, 0, 1 << self.addr_width)
-            _check_int(f"tag_table[{i}] tag", tag, 0, TAG_MAX)
+            check_int(f"tag_table[{i}] base", base, 0, (1 << self.addr_width) - 1)
+            check_int(f"tag_table[{i}] limit", limit, 0, 1 << self.addr_width)
+            check_int(f"tag_table[{i}] tag", tag, 0, TAG_MAX)
             if base > limit:
                 raise ValueError(
                     f"tag_table[{i}] base {base:#x} is above its limit {limit:#x} "
                     "(a range is [base, limit); base == limit is empty)"
                 )
-        _check_int("max_count", self.max_count, 1, COUNT_MAX)
-        _check_int("max_size", self.max_size, 1, SIZE_MAX)
-        _check_int("irq_count", self.irq_count, 0, (1 << IRQ_COUNT_BITS) - 1)
-        _check_int("irq_cycles", self.irq_cycles, 0, (1 << self.window_bits) - 1)
-        _check_int("ack_delay", self.ack_delay, 0)
-        _check_int("ack_pause_start", self.ack_pause_start, 0)
-        _check_int("ack_pause_cycles", self.ack_pause_cycles, 0)
-        if self.victim not in VICTIM_RULES:
-            raise ValueError(f"victim must be one of {VICTIM_RULES}, got {self.victim!r}")
+        check_int("max_count", self.max_count, 1, COUNT_MAX)
+        check_int("max_size", self.max_size, 1, SIZE_MAX)
+        check_int("irq_count", self.irq_count, 0, (1 << IRQ_COUNT_BITS) - 1)
+        check_int("irq_cycles", self.irq_cycles, 0, (1 << self.window_bits) - 1)
+        check_int("ack_delay", self.ack_delay, 0)
+        check_int("ack_pause_start", self.ack_pause_start, 0)
+        check_int("ack_pause_cycles", self.ack_pause_cycles, 0)
+        check_choice("victim", self.victim, VICTIM_RULES)
 
     @property
     def active(self) -> int:
@@ -180,6 +169,13 @@ class Request:
     length: int
     tag: int = 0
     write: bool = True
+
+    def __post_init__(self):
+        check_int("cycle", self.cycle, 0)
+        check_int("addr", self.addr, 0)
+        check_int("length", self.length, 1, LENGTH_MAX)
+        check_int("tag", self.tag, 0, TAG_MAX)
+        check_bool("write", self.write)
 
 
 @dataclass(frozen=True)
@@ -236,27 +232,22 @@ class _Entry:
 
 
 def _validate_requests(requests: Sequence[Request], config: DraParams) -> None:
+    check_instance("config", config, DraParams)
     prev = -1
     top = 1 << config.addr_width
     for i, r in enumerate(requests):
-        _check_int(f"request {i} cycle", r.cycle, 0)
+        check_instance(f"requests[{i}]", r, Request)
         if r.cycle < prev:
             raise ValueError(
-                f"request {i} cycle {r.cycle} is out of cycle order (previous {prev}); "
+                f"requests[{i}] cycle {r.cycle} is out of cycle order (previous {prev}); "
                 "cycles must not decrease"
             )
         prev = r.cycle
-        if isinstance(r.length, bool) or not isinstance(r.length, int) or r.length <= 0:
-            raise ValueError(f"request {i} length must be a positive integer, got {r.length!r}")
-        if r.length > LENGTH_MAX:
-            raise ValueError(f"request {i} length {r.length} exceeds {LENGTH_MAX}")
-        _check_int(f"request {i} addr", r.addr, 0)
         if r.addr + r.length > top:
             raise ValueError(
-                f"request {i} address range [{r.addr:#x}, {r.addr + r.length:#x}) is beyond "
+                f"requests[{i}] address range [{r.addr:#x}, {r.addr + r.length:#x}) is beyond "
                 f"the {config.addr_width}-bit address width"
             )
-        _check_int(f"request {i} tag", r.tag, 0, TAG_MAX)
 
 
 class _Sim:
@@ -570,11 +561,11 @@ def run(
     """
     reqs = list(requests)
     _validate_requests(reqs, config)
-    for f in flushes:
-        _check_int("flush cycle", f, 0)
+    for i, f in enumerate(flushes):
+        check_int(f"flushes[{i}]", f, 0)
     if acks is not None:
-        for a in acks:
-            _check_int("ack cycle", a, 0)
+        for i, a in enumerate(acks):
+            check_int(f"acks[{i}]", a, 0)
     sim = _Sim(reqs, config, acks, flushes)
     end = sim.run()
     if sim.explicit_acks and sim.ack_ptr < len(sim.acks):

@@ -338,7 +338,7 @@ def test_model_conserves_and_respects_the_optimum(rng, trace):
         ({"tag_table": ((0, 1, 256),)}, "tag_table[0] tag"),
         ({"max_count": 0}, "max_count"),
         ({"tag_table": ((0x2000, 0x1000, 1),)}, "tag_table[0] base"),
-        ({"tag_match": 1}, "tag_match"),
+        ({"tag_table": ((0, 1),)}, "tag_table[0]"),
     ],
 )
 def test_bad_settings(kwargs, word):
@@ -347,20 +347,57 @@ def test_bad_settings(kwargs, word):
 
 
 @pytest.mark.parametrize(
-    "reqs, word",
+    "kwargs, word",
     [
-        ([Request(5, 0, 8), Request(4, 8, 8)], "out of cycle order"),
-        ([Request(0, 0, 0)], "length"),
-        ([Request(0, 0, -4)], "length"),
-        ([Request(0, (1 << 32) - 4, 8)], "address width"),
-        ([Request(-1, 0, 8)], "cycle"),
+        ({"tag_match": 1}, "tag_match"),
+        ({"entries": 8.0}, "entries"),
+        ({"window": "5"}, "window"),
+        ({"active_entries": True}, "active_entries"),
+        ({"tag_table": [(0, 1, 1)]}, "tag_table"),
+        ({"victim": 1}, "victim"),
     ],
 )
-def test_bad_requests(reqs, word):
-    with pytest.raises(ValueError, match=word):
-        run(reqs, DraParams(addr_width=32))
-    with pytest.raises(ValueError, match=word):
-        offline_optimum(reqs, DraParams(addr_width=32))
+def test_wrong_types_of_settings(kwargs, word):
+    with pytest.raises(TypeError, match=word):
+        DraParams(**kwargs)
+
+
+def test_bad_requests():
+    with pytest.raises(ValueError, match="out of cycle order"):
+        run([Request(5, 0, 8), Request(4, 8, 8)], DraParams(addr_width=32))
+    for reqs, word in (
+        ([Request(5, 0, 8), Request(4, 8, 8)], "out of cycle order"),
+        ([Request(0, (1 << 32) - 4, 8)], "address width"),
+    ):
+        with pytest.raises(ValueError, match=word):
+            run(reqs, DraParams(addr_width=32))
+        with pytest.raises(ValueError, match=word):
+            offline_optimum(reqs, DraParams(addr_width=32))
+    with pytest.raises(TypeError, match=r"requests\[0\]"):
+        run([(0, 0, 8)], DraParams())
+    with pytest.raises(TypeError, match="config"):
+        run([Request(0, 0, 8)], {"window": 5})
+    with pytest.raises(TypeError, match=r"acks\[0\]"):
+        run([Request(0, 0, 8)], DraParams(), acks=[2.5])
+
+
+@pytest.mark.parametrize(
+    "fields, error, word",
+    [
+        ((0, 0, 0), ValueError, "length"),
+        ((0, 0, -4), ValueError, "length"),
+        ((0, 0, 1 << 32), ValueError, "length"),
+        ((-1, 0, 8), ValueError, "cycle"),
+        ((0, -8, 8), ValueError, "addr"),
+        ((0, 0, 8, 256), ValueError, "tag"),
+        ((0, 0, 8.0), TypeError, "length"),
+        ((0, 0, 8, 0, "no"), TypeError, "write"),
+        ((0, 0, 8, 0, 1), TypeError, "write"),
+    ],
+)
+def test_bad_request_fields(fields, error, word):
+    with pytest.raises(error, match=word):
+        Request(*fields)
 
 
 def test_requests_of_one_cycle_queue_up():
