@@ -33,18 +33,9 @@ class CoreRun:
     error: tuple = (0, 0)
 
 
-def run_core(
-    params: PredictorParams,
-    configs: list,
-    events: list,
-    feedbacks: list,
-    *,
-    seed: int = 0,
-    idle: float = 0.0,
-    ready: float = 1.0,
-    max_cycles: int = 200_000,
-    dut: PredictorCore | None = None,
-) -> CoreRun:
+def run_core(params: PredictorParams, configs: list, events: list, feedbacks: list, *,
+             seed: int = 0, idle: float = 0.0, ready: float = 1.0,
+             max_cycles: int = 200_000, dut: PredictorCore | None = None) -> CoreRun:
     """Simulate; ``configs``: (address, value); ``events``: dicts of event_layout fields;
     ``feedbacks``: dicts of feedback_layout fields. Configs go first, then events and
     feedback interleave as the core takes them."""
@@ -58,22 +49,14 @@ def run_core(
     async def bench(ctx):
         cycle = 0
         offered = {name: None for name in queues}
-        while (
-            len(run.answers) < expected
-            or queues["config"]
-            or queues["feedback"]
-            or any(v is not None for v in offered.values())
-        ):
+        while len(run.answers) < expected or queues["config"] or queues["feedback"] or any(
+                v is not None for v in offered.values()):
             if cycle >= max_cycles:
-                raise TimeoutError(
-                    f"core stalled: {len(run.answers)} of {expected} answers after {cycle} cycles"
-                )
+                raise TimeoutError(f"core stalled: {len(run.answers)} of {expected} answers "
+                                   f"after {cycle} cycles")
             for name, port in ports.items():
-                if (
-                    offered[name] is None
-                    and queues[name]
-                    and (name == "config" or rng.random() >= idle)
-                ):
+                if offered[name] is None and queues[name] and (name == "config"
+                                                               or rng.random() >= idle):
                     if name != "config" and queues["config"]:
                         continue
                     offered[name] = queues[name].pop(0)
@@ -124,9 +107,8 @@ def replay_model(params: PredictorParams, order: list) -> tuple[list, tuple]:
             model.write(*rest)
         elif kind == "event":
             e = rest[0]
-            answers.append(
-                model.event(e["block"], e["tag"], bool(e["new_batch"]), e["faulted"], e["resident"])
-            )
+            answers.append(model.event(e["block"], e["tag"], bool(e["new_batch"]), e["faulted"],
+                                       e["resident"]))
         else:
             f = rest[0]
             model.feedback(f["block"], f["useful"], f["useless"])

@@ -33,14 +33,12 @@ class LookupKindShape(enum.Enum, shape=2):
 
 def lookup_layout(p: PrefetchBufferParams) -> data.StructLayout:
     """addr: byte address; length: 1..word_bytes; data: lane-aligned write word."""
-    return data.StructLayout(
-        {
-            "addr": p.addr_width,
-            "length": p.length_width,
-            "write": 1,
-            "data": 8 * p.word_bytes,
-        }
-    )
+    return data.StructLayout({
+        "addr": p.addr_width,
+        "length": p.length_width,
+        "write": 1,
+        "data": 8 * p.word_bytes,
+    })
 
 
 def result_layout(p: PrefetchBufferParams) -> data.StructLayout:
@@ -63,12 +61,10 @@ def fill_data_layout(p: PrefetchBufferParams) -> data.StructLayout:
 
 def config_layout(p: PrefetchBufferParams) -> data.StructLayout:
     """sets_log2: 0..log2(sets); ways: 1..ways enabled."""
-    return data.StructLayout(
-        {
-            "sets_log2": max(1, (p.set_bits).bit_length()),
-            "ways": (p.ways).bit_length(),
-        }
-    )
+    return data.StructLayout({
+        "sets_log2": max(1, (p.set_bits).bit_length()),
+        "ways": (p.ways).bit_length(),
+    })
 
 
 def counters_layout(p: PrefetchBufferParams) -> data.StructLayout:
@@ -98,21 +94,19 @@ class PrefetchBuffer(wiring.Component):
 
     def __init__(self, params: PrefetchBufferParams | None = None):
         self.params = p = params or PrefetchBufferParams()
-        super().__init__(
-            {
-                "lookup": In(stream.Signature(lookup_layout(p))),
-                "result": Out(stream.Signature(result_layout(p))),
-                "event": Out(flow_signature(event_layout(p))),
-                "prefetch": In(stream.Signature(address_layout(p))),
-                "fill_req": Out(stream.Signature(address_layout(p))),
-                "fill_resp": In(stream.Signature(fill_data_layout(p))),
-                "config": In(flow_signature(config_layout(p))),
-                "config_error": Out(1),
-                "active_sets_log2": Out(max(1, (p.set_bits).bit_length())),
-                "active_ways": Out((p.ways).bit_length()),
-                "counters": Out(counters_layout(p)),
-            }
-        )
+        super().__init__({
+            "lookup": In(stream.Signature(lookup_layout(p))),
+            "result": Out(stream.Signature(result_layout(p))),
+            "event": Out(flow_signature(event_layout(p))),
+            "prefetch": In(stream.Signature(address_layout(p))),
+            "fill_req": Out(stream.Signature(address_layout(p))),
+            "fill_resp": In(stream.Signature(fill_data_layout(p))),
+            "config": In(flow_signature(config_layout(p))),
+            "config_error": Out(1),
+            "active_sets_log2": Out(max(1, (p.set_bits).bit_length())),
+            "active_ways": Out((p.ways).bit_length()),
+            "counters": Out(counters_layout(p)),
+        })
 
     def elaborate(self, platform):
         p = self.params
@@ -167,7 +161,7 @@ class PrefetchBuffer(wiring.Component):
             old = vec.word_select(way, rb)
             fields = []
             for v in range(W):
-                r = vec[v * rb : (v + 1) * rb]
+                r = vec[v * rb:(v + 1) * rb]
                 fields.append(Mux(way == v, 0, Mux(r < old, r + 1, r))[:rb])
             return Cat(*fields)
 
@@ -179,8 +173,8 @@ class PrefetchBuffer(wiring.Component):
             self.lookup.ready.eq(~res_valid | self.result.ready),
             lk_fire.eq(self.lookup.valid & self.lookup.ready),
         ]
-        lk_line = lk.addr[p.line_log2 :]
-        lk_word = lk.addr[p.word_log2 : p.line_log2]
+        lk_line = lk.addr[p.line_log2:]
+        lk_word = lk.addr[p.word_log2:p.line_log2]
         lk_set = Signal(range(S))
         if sb:
             m.d.comb += lk_set.eq(lk_line[:sb] & set_mask)
@@ -195,14 +189,10 @@ class PrefetchBuffer(wiring.Component):
             lk_rank.eq(ranks_a[lk_set]),
         ]
         lk_match = Signal(W)
-        m.d.comb += lk_match.eq(
-            Cat(
-                way_en[w]
-                & (lk_valid[w] | lk_pending[w])
-                & (lk_tags[w * tw : (w + 1) * tw] == lk_line)
-                for w in range(W)
-            )
-        )
+        m.d.comb += lk_match.eq(Cat(
+            way_en[w] & (lk_valid[w] | lk_pending[w]) & (lk_tags[w * tw:(w + 1) * tw] == lk_line)
+            for w in range(W)
+        ))
         lk_way = Signal(range(W))
         for w in reversed(range(W)):
             with m.If(lk_match[w]):
@@ -236,13 +226,8 @@ class PrefetchBuffer(wiring.Component):
         with m.If(lk_fire):
             m.d.sync += [
                 res_valid.eq(1),
-                res_kind.eq(
-                    Mux(
-                        lk_hit,
-                        LookupKindShape.HIT,
-                        Mux(lk_late, LookupKindShape.LATE, LookupKindShape.MISS),
-                    )
-                ),
+                res_kind.eq(Mux(lk_hit, LookupKindShape.HIT,
+                                Mux(lk_late, LookupKindShape.LATE, LookupKindShape.MISS))),
                 res_write.eq(lk.write),
             ]
         with m.Elif(self.result.ready):
@@ -252,18 +237,13 @@ class PrefetchBuffer(wiring.Component):
             self.result.payload.kind.eq(res_kind),
             self.result.payload.write.eq(res_write),
             self.result.payload.data.eq(
-                Mux((res_kind == LookupKindShape.HIT) & ~res_write, rd.data, 0)
-            ),
+                Mux((res_kind == LookupKindShape.HIT) & ~res_write, rd.data, 0)),
         ]
         m.d.sync += [
             self.event.valid.eq(lk_fire),
-            self.event.payload.kind.eq(
-                Mux(
-                    lk_hit,
-                    LookupKindShape.HIT,
-                    Mux(lk_late, LookupKindShape.LATE, LookupKindShape.MISS),
-                )
-            ),
+            self.event.payload.kind.eq(Mux(lk_hit, LookupKindShape.HIT,
+                                           Mux(lk_late, LookupKindShape.LATE,
+                                               LookupKindShape.MISS))),
             self.event.payload.write.eq(lk.write),
             self.event.payload.line.eq(lk_line),
         ]
@@ -274,7 +254,7 @@ class PrefetchBuffer(wiring.Component):
             self.prefetch.ready.eq(inflight.level < p.max_fills),
             pf_fire.eq(self.prefetch.valid & self.prefetch.ready),
         ]
-        pf_line = self.prefetch.payload.addr[p.line_log2 :]
+        pf_line = self.prefetch.payload.addr[p.line_log2:]
         pf_set = Signal(range(S))
         if sb:
             m.d.comb += pf_set.eq(pf_line[:sb] & set_mask)
@@ -291,7 +271,7 @@ class PrefetchBuffer(wiring.Component):
         ]
         pf_rank_base = Mux(same_set, lk_rank_new, pf_rank)  # lookup touch first
         pf_dup = Cat(
-            way_en[w] & (pf_valid[w] | pf_pending[w]) & (pf_tags[w * tw : (w + 1) * tw] == pf_line)
+            way_en[w] & (pf_valid[w] | pf_pending[w]) & (pf_tags[w * tw:(w + 1) * tw] == pf_line)
             for w in range(W)
         ).any()
         free = Signal(W)
@@ -341,7 +321,7 @@ class PrefetchBuffer(wiring.Component):
         ]
         beat = Signal(max(1, beats_log2))
         c_way = inflight.r_data[:wb]
-        c_set = inflight.r_data[wb : wb + sb]
+        c_set = inflight.r_data[wb:wb + sb]
         beat_fire = Signal()
         complete = Signal()
         m.d.comb += [
@@ -353,7 +333,7 @@ class PrefetchBuffer(wiring.Component):
         with m.If(beat_fire):
             m.d.sync += beat.eq(Mux(complete, 0, beat + 1))
         byte_mask = Signal(p.word_bytes)
-        m.d.comb += byte_mask.eq(((Const(1, 1) << lk.length) - 1) << lk.addr[: p.word_log2])
+        m.d.comb += byte_mask.eq(((Const(1, 1) << lk.length) - 1) << lk.addr[:p.word_log2])
         with m.If(beat_fire):
             m.d.comb += [
                 wr.addr.eq(Cat(beat[:beats_log2], c_way, c_set)),

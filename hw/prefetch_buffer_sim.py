@@ -26,10 +26,8 @@ def simulate_rtl(p, lookups, prefetches, configs, host, *, result_ready=None, cy
             lk = lks[li] if li < len(lks) and lks[li].cycle <= t else None
             ctx.set(dut.lookup.valid, lk is not None)
             if lk is not None:
-                ctx.set(
-                    dut.lookup.payload,
-                    {"addr": lk.addr, "length": lk.length, "write": lk.write, "data": lk.data},
-                )
+                ctx.set(dut.lookup.payload, {"addr": lk.addr, "length": lk.length,
+                                             "write": lk.write, "data": lk.data})
             pf = pfs[pi] if pi < len(pfs) and pfs[pi].cycle <= t else None
             ctx.set(dut.prefetch.valid, pf is not None)
             if pf is not None:

@@ -58,17 +58,17 @@ class Preferred(enum.Enum, shape=2):
 
 def request_layout(params: UvmTreeParams) -> data.StructLayout:
     """Request payload; field order and widths from ``model.uvm_tree.request_fields``."""
-    return data.StructLayout(
-        {
-            name: Preferred if name == "preferred" else unsigned(width)
-            for name, width in request_fields(params)
-        }
-    )
+    return data.StructLayout({
+        name: Preferred if name == "preferred" else unsigned(width)
+        for name, width in request_fields(params)
+    })
 
 
 def response_layout(params: UvmTreeParams) -> data.StructLayout:
     """Response payload: prefetch mask (W), hint (1), migrations_after (16)."""
-    return data.StructLayout({name: unsigned(width) for name, width in response_fields(params)})
+    return data.StructLayout({
+        name: unsigned(width) for name, width in response_fields(params)
+    })
 
 
 class UvmTreeEngine(wiring.Component):
@@ -76,12 +76,10 @@ class UvmTreeEngine(wiring.Component):
 
     def __init__(self, params: UvmTreeParams | None = None):
         self.params = params if params is not None else UvmTreeParams()
-        super().__init__(
-            {
-                "i": In(stream.Signature(request_layout(self.params))),
-                "o": Out(stream.Signature(response_layout(self.params))),
-            }
-        )
+        super().__init__({
+            "i": In(stream.Signature(request_layout(self.params))),
+            "o": Out(stream.Signature(response_layout(self.params))),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -101,9 +99,8 @@ class UvmTreeEngine(wiring.Component):
         # results queue in an output FIFO and the input takes a batch only while the
         # FIFO has room for every batch accepted and not yet delivered
         m.submodules.pipe = pipe
-        fifo = m.submodules.out_fifo = SyncFIFO(
-            width=self.o.payload.shape().size, depth=OUTPUT_FIFO_DEPTH
-        )
+        fifo = m.submodules.out_fifo = SyncFIFO(width=self.o.payload.shape().size,
+                                                depth=OUTPUT_FIFO_DEPTH)
         outstanding = Signal(range(OUTPUT_FIFO_DEPTH + 1))
         took = self.i.valid & self.i.ready
         gave = self.o.valid & self.o.ready
@@ -135,7 +132,7 @@ class UvmTreeEngine(wiring.Component):
 
         def reg(value, name, shape=None):
             sig = Signal(shape if shape is not None else value.shape(), name=name)
-            if int(name[1 : name.index("_")]) in keep:
+            if int(name[1:name.index("_")]) in keep:
                 m.d.sync += sig.eq(value)
             else:
                 m.d.comb += sig.eq(value)
@@ -165,10 +162,8 @@ class UvmTreeEngine(wiring.Component):
         def region_geometry(request):
             """(first page mod 16, pages) of the tree's region: the block, or max_region."""
             if hmm:
-                return (
-                    (request.start_lo + request.region_first)[:4],
-                    request.region_outer - request.region_first,
-                )
+                return ((request.start_lo + request.region_first)[:4],
+                        request.region_outer - request.region_first)
             return request.start_lo, request.num_pages
 
         raw_s16, raw_n = region_geometry(raw)
@@ -201,7 +196,6 @@ class UvmTreeEngine(wiring.Component):
                 # pages below the region fall off, as they do in the driver's tree
                 return ((mask >> r0) << offset)[:W]
             return Mux(big, (mask << s16)[:W], mask)
-
         table = full_node_thresholds(K + 1)
         thr = req.threshold
         s2 = {
@@ -212,16 +206,14 @@ class UvmTreeEngine(wiring.Component):
             "fo_t": fo,
             "leaf_count": leaf_count,
             "num_pages": n,
-            "remove": req.faulted
-            | req.thrashing
-            | Mux(
-                req.dest_cpu & ~req.hmm if hmm else req.dest_cpu, req.resident & req.cpu_mapped, 0
-            ),
+            "remove": req.faulted | req.thrashing | Mux(req.dest_cpu & ~req.hmm if hmm
+                                                        else req.dest_cpu,
+                                                        req.resident & req.cpu_mapped, 0),
             "big": big,
             "offset": offset,
             "first_touch": req.first_touch & (req.preferred == Preferred.DEST),
             "no_logic": ~(req.first_touch & (req.preferred == Preferred.DEST))
-            & (req.preferred == Preferred.OTHER),
+                        & (req.preferred == Preferred.OTHER),
             "enabled": req.enabled,
             "counter_base": Mux(req.same_dest, req.migrations_before, 0),
             "before": req.migrations_before,
@@ -249,23 +241,14 @@ class UvmTreeEngine(wiring.Component):
             # pages outside the region shifted into the tree's range do not count
             for name in ("f_t", "thr_t", "base_t"):
                 st[name] = st[name] & valid_t
-        grow = wire(
-            Cat(
-                st["f_t"][g * 16 : (g + 1) * 16].any() & ~st["thr_t"][g * 16 : (g + 1) * 16].any()
-                for g in range(groups)
-            ),
-            "grow",
-        )
+        grow = wire(Cat(st["f_t"][g * 16:(g + 1) * 16].any()
+                        & ~st["thr_t"][g * 16:(g + 1) * 16].any() for g in range(groups)), "grow")
         grow_all = wire(st["f_t"].any() & ~st["thr_t"].any(), "grow_all")
-        grown = Mux(
-            st["big"], Cat(grow[g].replicate(16) for g in range(groups)), grow_all.replicate(W)
-        )
+        grown = Mux(st["big"], Cat(grow[g].replicate(16) for g in range(groups)),
+                    grow_all.replicate(W))
         fregion_t = Cat((st["ff_t"] <= i) & (st["fo_t"] > i) for i in range(W))
-        s3 = {
-            k: v
-            for k, v in st.items()
-            if k not in ("f_t", "thr_t", "base_t", "ff_t", "fo_t", "big", "last", "threshold")
-        }
+        s3 = {k: v for k, v in st.items() if k not in ("f_t", "thr_t", "base_t", "ff_t", "fo_t",
+                                                         "big", "last", "threshold")}
         # the cut node passes when count > floor(size * threshold / 100): size * threshold
         # here, the divide by 100 in s4 (both after the geometry of s2 is registered)
         for k in range(1, K + 1):
@@ -295,7 +278,8 @@ class UvmTreeEngine(wiring.Component):
             multiplier, shift = reciprocal_of_100(((1 << 7) - 1) << k)
             rest[f"tcut{k}"] = (rest.pop(f"prod{k}") * multiplier) >> shift
         st = carry(rest, 4)
-        counts = {k: [reg(c, f"s4_cnt{k}_{i}") for i, c in enumerate(v)] for k, v in counts.items()}
+        counts = {k: [reg(c, f"s4_cnt{k}_{i}") for i, c in enumerate(v)]
+                  for k, v in counts.items()}
         fpart = [reg(c, f"s4_fcnt_{i}") for i, c in enumerate(fcnt[split])]
         has_e = {k: reg(Cat(v), f"s4_has_e{k}") for k, v in has_e.items()}
 
@@ -335,30 +319,25 @@ class UvmTreeEngine(wiring.Component):
         # s7: selected nodes: pass, no passing ancestor, an eligible fault inside
         anc = {K: [Const(0)]}
         for k in range(K - 1, -1, -1):
-            above = wire(
-                Cat(anc[k + 1][i] | passes[k + 1][i] for i in range(W >> (k + 1))), f"anc{k}"
-            )
+            above = wire(Cat(anc[k + 1][i] | passes[k + 1][i] for i in range(W >> (k + 1))),
+                         f"anc{k}")
             anc[k] = [above[i >> 1] for i in range(W >> k)]
-        sel = {
-            k: reg(
-                Cat(passes[k][i] & ~anc[k][i] & has_e[k][i] for i in range(W >> k)), f"s7_sel{k}"
-            )
-            for k in range(K + 1)
-        }
+        sel = {k: reg(Cat(passes[k][i] & ~anc[k][i] & has_e[k][i] for i in range(W >> k)),
+                      f"s7_sel{k}") for k in range(K + 1)}
         counter = reg(counter, "s7_counter")
         # the masks s8 applies, formed here from registered values so that s8 carries no
         # comparator fan-out (the leaves again, cheaper than carrying s3's mask through
         # four stages), and what the paths and filters keep / force
         leaf_mask = reg(tree_leaves(st), "s7_leaf_mask")
         if hmm:
-            in_block = Cat((st["region_first"] <= i) & (st["region_outer"] > i) for i in range(W))
+            in_block = Cat((st["region_first"] <= i) & (st["region_outer"] > i)
+                           for i in range(W))
         else:
             in_block = Cat(st["num_pages"] > i for i in range(W))
         tree_path = st["enabled"] & ~st["first_touch"] & ~st["no_logic"]
         keep_mask = reg(Mux(tree_path, ~st["remove"], 0), "s7_keep_mask")
-        force_mask = reg(
-            Mux(st["enabled"] & st["first_touch"], in_block & ~st["remove"], 0), "s7_force_mask"
-        )
+        force_mask = reg(Mux(st["enabled"] & st["first_touch"], in_block & ~st["remove"], 0),
+                         "s7_force_mask")
         st = carry(st, 7)
 
         # s8: union of the selected nodes minus the clamp's dropped leaves, back to pages
@@ -372,17 +351,14 @@ class UvmTreeEngine(wiring.Component):
             if t < 2 * BIG_PAGE_PAGES:
                 # the selected node starts below leaf `clamp`: the driver's clamp begins
                 # at page `offset` (tree leaf offset + clamp) instead of the region's first
-                low = [
-                    sel[k][t >> k] & (clamp > ((t >> k) << k))
-                    for k in range(K + 1)
-                    if (t >> k) << k < BIG_PAGE_PAGES
-                ]
+                low = [sel[k][t >> k] & (clamp > ((t >> k) << k)) for k in range(K + 1)
+                       if (t >> k) << k < BIG_PAGE_PAGES]
                 drop = Cat(low).any() & (((offset + clamp) if hmm else (offset << 1)) > t)
             leaves.append(cov & ~drop)
         out_t = Cat(leaves) & leaf_mask
         if hmm:
             # only W + 15 bits of the left shift can survive the right shift by offset
-            out_b = ((out_t << st["region_first"])[: W + BIG_PAGE_PAGES] >> offset)[:W]
+            out_b = ((out_t << st["region_first"])[:W + BIG_PAGE_PAGES] >> offset)[:W]
         else:
             out_b = (out_t >> offset)[:W]
         prefetch = reg((out_b & keep_mask) | force_mask, "s8_prefetch")

@@ -20,14 +20,8 @@ class EngineResult:
     result: HintResult
 
 
-def run_engine(
-    params: UvmTreeParams,
-    batches: list[dict],
-    *,
-    ready_prob: float = 1.0,
-    idle_prob: float = 0.0,
-    seed: int = 0,
-) -> list[EngineResult]:
+def run_engine(params: UvmTreeParams, batches: list[dict], *, ready_prob: float = 1.0,
+               idle_prob: float = 0.0, seed: int = 0) -> list[EngineResult]:
     """Stream ``prefetch_hint`` keyword ``batches`` through the engine in order.
 
     The source leaves the input idle with probability ``idle_prob`` before each
@@ -65,9 +59,8 @@ def run_engine(
             if gave:
                 received.append((cycle, unpack_response(word, params)))
             if cycle > 50 * len(words) + 100:
-                raise RuntimeError(
-                    f"engine stopped: {len(received)} of {len(words)} results after {cycle} cycles"
-                )
+                raise RuntimeError(f"engine stopped: {len(received)} of {len(words)} results "
+                                   f"after {cycle} cycles")
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

@@ -59,43 +59,23 @@ EXPLORE_BITS = (2 * ln_q8(COUNT_MAX)).bit_length()  # 2 * ln_q8(N)
 SCORE_BITS = (256 + isqrt((2 * ln_q8(COUNT_MAX)) << 8)).bit_length()
 
 #: per arm: n, U, D
-ArmStats = data.StructLayout(
-    {
-        "pulls": COUNT_BITS,
-        "useful_sum": SUM_BITS,
-        "demand_sum": SUM_BITS,
-    }
-)
+ArmStats = data.StructLayout({
+    "pulls": COUNT_BITS, "useful_sum": SUM_BITS, "demand_sum": SUM_BITS,
+})
 #: the running epoch's counts
-EpochCounts = data.StructLayout(
-    {
-        "useful": EPOCH_COUNT_BITS,
-        "useless": EPOCH_COUNT_BITS,
-        "faulted": EPOCH_COUNT_BITS,
-    }
-)
+EpochCounts = data.StructLayout({
+    "useful": EPOCH_COUNT_BITS, "useless": EPOCH_COUNT_BITS, "faulted": EPOCH_COUNT_BITS,
+})
 
-EventSignature = wiring.Signature(
-    {
-        "valid": Out(1),
-        "new_batch": Out(1),
-        "faulted": Out(UNIT_BITS),
-    }
-)
-FeedbackSignature = wiring.Signature(
-    {
-        "valid": Out(1),
-        "useful": Out(UNIT_BITS),
-        "useless": Out(UNIT_BITS),
-    }
-)
-CloseSignature = wiring.Signature(
-    {
-        "needed": Out(1),
-        "start": In(1),
-        "busy": Out(1),
-    }
-)
+EventSignature = wiring.Signature({
+    "valid": Out(1), "new_batch": Out(1), "faulted": Out(UNIT_BITS),
+})
+FeedbackSignature = wiring.Signature({
+    "valid": Out(1), "useful": Out(UNIT_BITS), "useless": Out(UNIT_BITS),
+})
+CloseSignature = wiring.Signature({
+    "needed": Out(1), "start": In(1), "busy": Out(1),
+})
 
 
 class SerialDivider(wiring.Component):
@@ -111,16 +91,10 @@ class SerialDivider(wiring.Component):
     def __init__(self, dividend_bits: int, divisor_bits: int, quotient_bits: int):
         self.quotient_bits = quotient_bits
         self.latency = quotient_bits + 1
-        super().__init__(
-            {
-                "start": In(1),
-                "dividend": In(dividend_bits),
-                "divisor": In(divisor_bits),
-                "busy": Out(1),
-                "quotient": Out(quotient_bits),
-                "remainder": Out(divisor_bits),
-            }
-        )
+        super().__init__({
+            "start": In(1), "dividend": In(dividend_bits), "divisor": In(divisor_bits),
+            "busy": Out(1), "quotient": Out(quotient_bits), "remainder": Out(divisor_bits),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -158,14 +132,9 @@ class SerialSqrt(wiring.Component):
     def __init__(self, value_bits: int):
         self.root_bits = (value_bits + 1) // 2
         self.latency = self.root_bits + 1
-        super().__init__(
-            {
-                "start": In(1),
-                "value": In(value_bits),
-                "busy": Out(1),
-                "root": Out(self.root_bits),
-            }
-        )
+        super().__init__({
+            "start": In(1), "value": In(value_bits), "busy": Out(1), "root": Out(self.root_bits),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -197,13 +166,11 @@ class LnQ8(wiring.Component):
     def __init__(self, value_bits: int = COUNT_BITS):
         self.value_bits = value_bits
         top = (1 << value_bits) - 1
-        super().__init__(
-            {
-                "value": In(value_bits),
-                "log2": Out(log2_q8(top).bit_length()),
-                "ln": Out(ln_q8(top).bit_length()),
-            }
-        )
+        super().__init__({
+            "value": In(value_bits),
+            "log2": Out(log2_q8(top).bit_length()),
+            "ln": Out(ln_q8(top).bit_length()),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -217,7 +184,7 @@ class LnQ8(wiring.Component):
         table = Array(Const(entry, 8) for entry in LOG2_TABLE)
         m.d.comb += [
             normalized.eq(self.value << shift),
-            self.log2.eq(Cat(table[normalized[-1 - LOG2_FRACTION_BITS : -1]], msb)),
+            self.log2.eq(Cat(table[normalized[-1 - LOG2_FRACTION_BITS:-1]], msb)),
             self.ln.eq(times(self.log2, LN2_Q8) >> 8),
         ]
         return m
@@ -234,15 +201,10 @@ class UcbScore(wiring.Component):
     """
 
     def __init__(self):
-        super().__init__(
-            {
-                "start": In(1),
-                "arm": In(ArmStats),
-                "two_ln_total": In(EXPLORE_BITS),
-                "busy": Out(1),
-                "score": Out(SCORE_BITS),
-            }
-        )
+        super().__init__({
+            "start": In(1), "arm": In(ArmStats), "two_ln_total": In(EXPLORE_BITS),
+            "busy": Out(1), "score": Out(SCORE_BITS),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -307,16 +269,14 @@ class BanditState(wiring.Component):
         self.epochs = Signal(COUNT_BITS)
         self.batches = Signal(BATCH_BITS)
         self.epoch_counts = Signal(EpochCounts)
-        super().__init__(
-            {
-                "clear": In(1),
-                "epoch": In(BATCH_BITS),
-                "event": In(EventSignature),
-                "feedback": In(FeedbackSignature),
-                "close": Out(CloseSignature),
-                "arm": Out(3),
-            }
-        )
+        super().__init__({
+            "clear": In(1),
+            "epoch": In(BATCH_BITS),
+            "event": In(EventSignature),
+            "feedback": In(FeedbackSignature),
+            "close": Out(CloseSignature),
+            "arm": Out(3),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -338,10 +298,8 @@ class BanditState(wiring.Component):
                 m.d.sync += self.batches.eq(self.batches + 1)
             m.d.sync += add_to_epoch(counts.faulted, self.event.faulted)
         with m.If(self.feedback.valid):
-            m.d.sync += [
-                add_to_epoch(counts.useful, self.feedback.useful),
-                add_to_epoch(counts.useless, self.feedback.useless),
-            ]
+            m.d.sync += [add_to_epoch(counts.useful, self.feedback.useful),
+                         add_to_epoch(counts.useless, self.feedback.useless)]
 
         # the epoch's result into the current arm: U += useful, D += all, halved at SUM_LIMIT
         current = self.stats[self.arm]

@@ -95,11 +95,9 @@ def decode(m: Module, index: Value, width: int) -> Value:
     """One-hot of ``index`` (``width`` bits; 0 when index >= width), by 3-bit predecoders
     ANDed: one LUT level per output bit after the predecode."""
     bits = max(1, (width - 1).bit_length())
-    fields = [index[lo : min(lo + 3, bits)] for lo in range(0, bits, 3)]
-    lines = [
-        [_level(m, field == v, f"line{lo}_{v}") for v in range(1 << len(field))]
-        for lo, field in zip(range(0, bits, 3), fields, strict=True)
-    ]
+    fields = [index[lo:min(lo + 3, bits)] for lo in range(0, bits, 3)]
+    lines = [[_level(m, field == v, f"line{lo}_{v}") for v in range(1 << len(field))]
+             for lo, field in zip(range(0, bits, 3), fields, strict=True)]
     outs = []
     for q in range(width):
         term, lo = None, 0

@@ -37,20 +37,13 @@ CONFIG_STAGES = 2
 
 
 def values_layout() -> data.StructLayout:
-    return data.StructLayout(
-        {
-            "policy": unsigned(3),
-            "deadblock": unsigned(1),
-            "window_log2": unsigned(4),
-            "decay_threshold": unsigned(17),
-            "uvm_threshold": unsigned(7),
-            "uvm_min_faults": unsigned(5),
-            "bandit_epoch": unsigned(8),
-            "s1": unsigned(5),
-            "s2": unsigned(5),
-            "conf_threshold": signed(32),
-        }
-    )
+    return data.StructLayout({
+        "policy": unsigned(3), "deadblock": unsigned(1),
+        "window_log2": unsigned(4),
+        "decay_threshold": unsigned(17), "uvm_threshold": unsigned(7),
+        "uvm_min_faults": unsigned(5), "bandit_epoch": unsigned(8),
+        "s1": unsigned(5), "s2": unsigned(5), "conf_threshold": signed(32),
+    })
 
 
 def weight_write_layout() -> data.StructLayout:
@@ -65,28 +58,21 @@ class ConfigRegisters(wiring.Component):
         weights = params.reset_weights
         reset = Registers()
         self._init = {
-            "policy": int(reset.policy),
-            "deadblock": int(reset.deadblock),
+            "policy": int(reset.policy), "deadblock": int(reset.deadblock),
             "window_log2": reset.window.bit_length() - 1,
-            "decay_threshold": reset.decay_threshold,
-            "uvm_threshold": reset.uvm_threshold,
-            "uvm_min_faults": reset.uvm_min_faults,
-            "bandit_epoch": reset.bandit_epoch,
-            "s1": weights.s1,
-            "s2": weights.s2,
-            "conf_threshold": weights.conf_threshold,
+            "decay_threshold": reset.decay_threshold, "uvm_threshold": reset.uvm_threshold,
+            "uvm_min_faults": reset.uvm_min_faults, "bandit_epoch": reset.bandit_epoch,
+            "s1": weights.s1, "s2": weights.s2, "conf_threshold": weights.conf_threshold,
         }
-        super().__init__(
-            {
-                "write": In(stream.Signature(config_layout(), always_ready=True)),
-                "values": Out(values_layout(), init=self._init),
-                "busy": Out(1),
-                "restart": Out(1),
-                "clear": Out(1),
-                "weight": Out(stream.Signature(weight_write_layout(), always_ready=True)),
-                "error": Out(error_layout()),
-            }
-        )
+        super().__init__({
+            "write": In(stream.Signature(config_layout(), always_ready=True)),
+            "values": Out(values_layout(), init=self._init),
+            "busy": Out(1),
+            "restart": Out(1),
+            "clear": Out(1),
+            "weight": Out(stream.Signature(weight_write_layout(), always_ready=True)),
+            "error": Out(error_layout()),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -105,17 +91,12 @@ class ConfigRegisters(wiring.Component):
         m.d.comb += index.eq(address - WEIGHT_BASE)
         taken = valid & (code == ErrorCode.NONE)
         values = self.values
-        fields = {
-            Reg.POLICY: values.policy,
-            Reg.DEADBLOCK: values.deadblock,
-            Reg.DECAY_THRESHOLD: values.decay_threshold,
-            Reg.UVM_THRESHOLD: values.uvm_threshold,
-            Reg.UVM_MIN_FAULTS: values.uvm_min_faults,
-            Reg.BANDIT_EPOCH: values.bandit_epoch,
-            Reg.MLP_S1: values.s1,
-            Reg.MLP_S2: values.s2,
-            Reg.MLP_CONF: values.conf_threshold,
-        }
+        fields = {Reg.POLICY: values.policy, Reg.DEADBLOCK: values.deadblock,
+                  Reg.DECAY_THRESHOLD: values.decay_threshold,
+                  Reg.UVM_THRESHOLD: values.uvm_threshold,
+                  Reg.UVM_MIN_FAULTS: values.uvm_min_faults,
+                  Reg.BANDIT_EPOCH: values.bandit_epoch, Reg.MLP_S1: values.s1,
+                  Reg.MLP_S2: values.s2, Reg.MLP_CONF: values.conf_threshold}
         m.d.comb += self.restart.eq(taken & ((address == Reg.POLICY) | (address == Reg.DEADBLOCK)))
         m.d.sync += self.clear.eq(self.restart)
         with m.If(taken):
@@ -129,12 +110,12 @@ class ConfigRegisters(wiring.Component):
                             m.d.sync += values.window_log2.eq(log2)
                 with m.Case(Reg.CLEAR_ERROR):
                     m.d.sync += [self.error.code.eq(ErrorCode.NONE), self.error.address.eq(0)]
-        with m.If(valid & (code != ErrorCode.NONE) & (self.error.code == ErrorCode.NONE)):
+        with m.If(valid & (code != ErrorCode.NONE)
+                  & (self.error.code == ErrorCode.NONE)):
             m.d.sync += [self.error.code.eq(code), self.error.address.eq(address)]
         m.d.comb += [
             self.weight.valid.eq(taken & in_weights),
-            self.weight.payload.index.eq(index),
-            self.weight.payload.value.eq(value),
+            self.weight.payload.index.eq(index), self.weight.payload.value.eq(value),
         ]
         return m
 
@@ -157,16 +138,11 @@ class ConfigRegisters(wiring.Component):
         for log2 in range(WINDOW_LOG2_MAX + 1):
             power_of_two = power_of_two | (value == 1 << log2)
         checks = {  # register -> (legal, error when not legal)
-            Reg.POLICY: Mux(
-                ~within(0, max(PolicyId)),
-                ErrorCode.VALUE,
-                Mux(built, ErrorCode.NONE, ErrorCode.UNBUILT),
-            ),
-            Reg.DEADBLOCK: Mux(
-                ~within(0, 1),
-                ErrorCode.VALUE,
-                Mux((value == 1) & (not params.deadblock), ErrorCode.UNBUILT, ErrorCode.NONE),
-            ),
+            Reg.POLICY: Mux(~within(0, max(PolicyId)), ErrorCode.VALUE,
+                            Mux(built, ErrorCode.NONE, ErrorCode.UNBUILT)),
+            Reg.DEADBLOCK: Mux(~within(0, 1), ErrorCode.VALUE,
+                               Mux((value == 1) & (not params.deadblock), ErrorCode.UNBUILT,
+                                   ErrorCode.NONE)),
             Reg.WINDOW: Mux(power_of_two, ErrorCode.NONE, ErrorCode.VALUE),
             Reg.DECAY_THRESHOLD: Mux(within(1, 1 << 16), ErrorCode.NONE, ErrorCode.VALUE),
             Reg.UVM_THRESHOLD: Mux(within(1, 100), ErrorCode.NONE, ErrorCode.VALUE),
@@ -174,17 +150,13 @@ class ConfigRegisters(wiring.Component):
             Reg.BANDIT_EPOCH: Mux(within(1, 255), ErrorCode.NONE, ErrorCode.VALUE),
             Reg.MLP_S1: Mux(within(0, 31), ErrorCode.NONE, ErrorCode.VALUE),
             Reg.MLP_S2: Mux(within(0, 31), ErrorCode.NONE, ErrorCode.VALUE),
-            Reg.MLP_CONF: ErrorCode.NONE,
-            Reg.CLEAR_ERROR: ErrorCode.NONE,
+            Reg.MLP_CONF: ErrorCode.NONE, Reg.CLEAR_ERROR: ErrorCode.NONE,
         }
         has_mlp = params.has(PolicyId.MLP)
         with m.If(in_weights):
             if has_mlp:
-                m.d.comb += code.eq(
-                    Mux(
-                        (index < INT8_WEIGHTS) & ~within(-128, 127), ErrorCode.VALUE, ErrorCode.NONE
-                    )
-                )
+                m.d.comb += code.eq(Mux((index < INT8_WEIGHTS) & ~within(-128, 127),
+                                        ErrorCode.VALUE, ErrorCode.NONE))
             else:
                 m.d.comb += code.eq(ErrorCode.UNBUILT)
         with m.Else():

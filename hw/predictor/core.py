@@ -125,18 +125,11 @@ class Timing:
 
 
 def _bundle_layout(params: PredictorParams) -> data.StructLayout:
-    return data.StructLayout(
-        {
-            "valid": 1,
-            "feedback": 1,
-            "source": 2,
-            "arm": ARM_BITS,
-            "low": unit_bits(params),
-            "high": unit_bits(params),
-            "candidate": params.units,
-            "allowed": params.units,
-        }
-    )
+    return data.StructLayout({
+        "valid": 1, "feedback": 1, "source": 2, "arm": ARM_BITS,
+        "low": unit_bits(params), "high": unit_bits(params),
+        "candidate": params.units, "allowed": params.units,
+    })
 
 
 class PredictorCore(wiring.Component):
@@ -147,15 +140,13 @@ class PredictorCore(wiring.Component):
         if not isinstance(self.params, PredictorParams):
             raise TypeError(f"params must be PredictorParams, got {type(self.params).__name__}")
         self.timing = Timing(self.params)
-        super().__init__(
-            {
-                "events": In(stream.Signature(event_layout(self.params))),
-                "feedback": In(stream.Signature(feedback_layout(self.params))),
-                "config": In(stream.Signature(config_layout())),
-                "prefetch": Out(stream.Signature(prefetch_layout(self.params))),
-                "error": Out(error_layout()),
-            }
-        )
+        super().__init__({
+            "events": In(stream.Signature(event_layout(self.params))),
+            "feedback": In(stream.Signature(feedback_layout(self.params))),
+            "config": In(stream.Signature(config_layout())),
+            "prefetch": Out(stream.Signature(prefetch_layout(self.params))),
+            "error": Out(error_layout()),
+        })
 
     @property
     def latency(self) -> int:
@@ -211,16 +202,10 @@ class PredictorCore(wiring.Component):
         waiting_close = opens_batch & ((ahead != 0) | close_needed | close_busy | closing)
         hold = config.valid | regs.busy | close_busy | closing
         m.d.comb += [
-            take_event.eq(
-                events.valid
-                & ~hold
-                & (outstanding < timing.output_depth)
-                & (~uses_mlp | (since_mlp == MLP_INTERVAL))
-                & ~waiting_close
-            ),
-            take_feedback.eq(
-                feedback.valid & ~hold & ~take_event & ~(events.valid & waiting_close)
-            ),
+            take_event.eq(events.valid & ~hold & (outstanding < timing.output_depth)
+                          & (~uses_mlp | (since_mlp == MLP_INTERVAL)) & ~waiting_close),
+            take_feedback.eq(feedback.valid & ~hold & ~take_event
+                             & ~(events.valid & waiting_close)),
             events.ready.eq(take_event),
             feedback.ready.eq(take_feedback),
             config.ready.eq((in_flight == 0) & ~close_busy & ~closing),
@@ -228,16 +213,8 @@ class PredictorCore(wiring.Component):
             regs.write.payload.eq(config.payload),
             self.error.eq(regs.error),
         ]
-        start_close = (
-            events.valid
-            & opens_batch
-            & (ahead == 0)
-            & close_needed
-            & ~close_busy
-            & ~closing
-            & ~config.valid
-            & ~regs.busy
-        )
+        start_close = (events.valid & opens_batch & (ahead == 0) & close_needed
+                       & ~close_busy & ~closing & ~config.valid & ~regs.busy)
         if bandit is not None:
             m.d.comb += bandit.close.start.eq(start_close)
         m.d.sync += closing.eq(start_close)  # covers the cycle before busy rises
@@ -254,11 +231,9 @@ class PredictorCore(wiring.Component):
         m.d.sync += outstanding.eq(outstanding + take_event - delivered)
         item = Signal(item_layout(params))
         m.d.sync += [
-            item.valid.eq(took),
-            item.feedback.eq(take_feedback),
+            item.valid.eq(took), item.feedback.eq(take_feedback),
             item.block.eq(Mux(take_event, events.payload.block, feedback.payload.block)),
-            item.tag.eq(events.payload.tag),
-            item.new_batch.eq(new_batch),
+            item.tag.eq(events.payload.tag), item.new_batch.eq(new_batch),
             item.first.eq(Mux(take_event, events.payload.faulted, feedback.payload.useful)),
             item.second.eq(Mux(take_event, events.payload.resident, feedback.payload.useless)),
         ]
@@ -279,12 +254,12 @@ class PredictorCore(wiring.Component):
         m.d.comb += tables["stride_table"].next_item.eq(scan.next_item)
         for name, table in tables.items():
             m.submodules[name] = table
-            m.d.comb += [table.item.eq(item), table.summary.eq(summary), table.clear.eq(regs.clear)]
+            m.d.comb += [table.item.eq(item), table.summary.eq(summary),
+                         table.clear.eq(regs.clear)]
         is_bandit = regs.values.policy == PolicyId.BANDIT
         if bandit is not None:
             m.d.comb += [
-                bandit.clear.eq(regs.clear),
-                bandit.epoch.eq(regs.values.bandit_epoch),
+                bandit.clear.eq(regs.clear), bandit.epoch.eq(regs.values.bandit_epoch),
                 bandit.event.valid.eq(item.valid & ~item.feedback & is_bandit),
                 bandit.event.new_batch.eq(item.new_batch),
                 bandit.event.faulted.eq(summary.first_count),
@@ -295,41 +270,23 @@ class PredictorCore(wiring.Component):
         keep = Const(-1, params.groups)
         if params.deadblock:
             keep = Mux(regs.values.deadblock, tables["deadblock"].keep, keep)
-        state = Signal(
-            data.StructLayout(
-                {
-                    "valid": 1,
-                    "feedback": 1,
-                    "faulted": params.units,
-                    "allowed": params.units,
-                    "counts": data.ArrayLayout(unsigned(5), params.groups),
-                    "low": unit_bits(params),
-                    "high": unit_bits(params),
-                    "faulted_count": count_bits(params),
-                    "resident_count": count_bits(params),
-                    "run": count_bits(params),
-                    "stride": stride_result_layout(params),
-                    "useful": 8,
-                    "useless": 8,
-                    "uvm_before": 16,
-                    "resident": params.units,
-                    "arm": ARM_BITS,
-                }
-            )
-        )
+        state = Signal(data.StructLayout({
+            "valid": 1, "feedback": 1, "faulted": params.units, "allowed": params.units,
+            "counts": data.ArrayLayout(unsigned(5), params.groups),
+            "low": unit_bits(params), "high": unit_bits(params),
+            "faulted_count": count_bits(params), "resident_count": count_bits(params),
+            "run": count_bits(params), "stride": stride_result_layout(params),
+            "useful": 8, "useless": 8, "uvm_before": 16, "resident": params.units,
+            "arm": ARM_BITS,
+        }))
         expanded = Cat(*[keep[g].replicate(16) for g in range(params.groups)])
         m.d.sync += [
-            state.valid.eq(item.valid),
-            state.feedback.eq(item.feedback),
-            state.faulted.eq(item.first),
-            state.resident.eq(item.second),
+            state.valid.eq(item.valid), state.feedback.eq(item.feedback),
+            state.faulted.eq(item.first), state.resident.eq(item.second),
             state.allowed.eq(~item.first & ~item.second & expanded),
-            state.counts.eq(summary.first_groups),
-            state.low.eq(summary.low),
-            state.high.eq(summary.tops[0]),
-            state.faulted_count.eq(summary.first_count),
-            state.resident_count.eq(summary.second_count),
-            state.run.eq(summary.run),
+            state.counts.eq(summary.first_groups), state.low.eq(summary.low),
+            state.high.eq(summary.tops[0]), state.faulted_count.eq(summary.first_count),
+            state.resident_count.eq(summary.second_count), state.run.eq(summary.run),
             state.stride.eq(tables["stride_table"].result),
             state.useful.eq(tables["accuracy"].useful if "accuracy" in tables else 0),
             state.useless.eq(tables["accuracy"].useless if "accuracy" in tables else 0),
@@ -346,24 +303,16 @@ class PredictorCore(wiring.Component):
         m.submodules.decay_mask = decay = DecayMask(params)
         m.submodules.stride_mask = stride = StrideMask(params)
         m.d.comb += [
-            windows.faulted.eq(state.faulted),
-            windows.width_log2.eq(regs.values.window_log2),
-            decay.counts.eq(state.counts),
-            decay.threshold.eq(regs.values.decay_threshold),
-            stride.stream.eq(state.stride),
-            stride.fallback.eq(windows.window16_early),
+            windows.faulted.eq(state.faulted), windows.width_log2.eq(regs.values.window_log2),
+            decay.counts.eq(state.counts), decay.threshold.eq(regs.values.decay_threshold),
+            stride.stream.eq(state.stride), stride.fallback.eq(windows.window16_early),
         ]
         # the item's fields, MASK_STAGES later, beside the masks (candidate and source
         # are chosen below)
         m.submodules.meta_delay = meta_delay = DelayLine(_bundle_layout(params), MASK_STAGES)
-        m.d.comb += [
-            meta_delay.i.valid.eq(state.valid),
-            meta_delay.i.feedback.eq(state.feedback),
-            meta_delay.i.arm.eq(state.arm),
-            meta_delay.i.low.eq(state.low),
-            meta_delay.i.high.eq(state.high),
-            meta_delay.i.allowed.eq(state.allowed),
-        ]
+        m.d.comb += [meta_delay.i.valid.eq(state.valid), meta_delay.i.feedback.eq(state.feedback),
+                     meta_delay.i.arm.eq(state.arm), meta_delay.i.low.eq(state.low),
+                     meta_delay.i.high.eq(state.high), meta_delay.i.allowed.eq(state.allowed)]
         meta = meta_delay.o
         # candidate and source are chosen below; every other field passes through. Each
         # field is driven once: a whole-bundle default under partial overrides becomes
@@ -371,25 +320,15 @@ class PredictorCore(wiring.Component):
         candidate = Signal(params.units)
         source = Signal(2)
         bundle = Signal(_bundle_layout(params))
-        m.d.comb += [
-            bundle.valid.eq(meta.valid),
-            bundle.feedback.eq(meta.feedback),
-            bundle.arm.eq(meta.arm),
-            bundle.low.eq(meta.low),
-            bundle.high.eq(meta.high),
-            bundle.allowed.eq(meta.allowed),
-            bundle.candidate.eq(candidate),
-            bundle.source.eq(source),
-        ]
-        windows_by_width = dict(
-            zip(BANDIT_WINDOWS, (windows.window16, windows.window32), strict=True)
-        )
-        masks = {
-            PolicyId.WINDOW: windows.window,
-            PolicyId.DECAY: decay.mask,
-            PolicyId.STRIDE: stride.mask,
-            PolicyId.MLP: windows.window16,
-        }  # the MLP's fallback, replaced when confident
+        m.d.comb += [bundle.valid.eq(meta.valid), bundle.feedback.eq(meta.feedback),
+                     bundle.arm.eq(meta.arm), bundle.low.eq(meta.low), bundle.high.eq(meta.high),
+                     bundle.allowed.eq(meta.allowed), bundle.candidate.eq(candidate),
+                     bundle.source.eq(source)]
+        windows_by_width = dict(zip(BANDIT_WINDOWS, (windows.window16, windows.window32),
+                                    strict=True))
+        masks = {PolicyId.WINDOW: windows.window, PolicyId.DECAY: decay.mask,
+                 PolicyId.STRIDE: stride.mask,
+                 PolicyId.MLP: windows.window16}  # the MLP's fallback, replaced when confident
         sources = {PolicyId.UVM: Source.UVM, PolicyId.MLP: Source.MLP}
         with m.Switch(regs.values.policy):
             for policy in params.policies:
@@ -405,17 +344,14 @@ class PredictorCore(wiring.Component):
                     with m.Switch(meta.arm):
                         for arm, policy in enumerate(BANDIT_ARM_IDS):
                             with m.Case(arm):
-                                mask = (
-                                    windows_by_width[next(widths)]
-                                    if policy == PolicyId.WINDOW
-                                    else masks.get(policy)
-                                )
+                                mask = (windows_by_width[next(widths)]
+                                        if policy == PolicyId.WINDOW else masks.get(policy))
                                 if mask is not None:
                                     m.d.comb += candidate.eq(mask)
-                                m.d.comb += source.eq(sources.get(policy, Source.CANDIDATE))
-        m.submodules.bundle_delay = delay = DelayLine(
-            _bundle_layout(params), timing.join - timing.masks
-        )
+                                m.d.comb += source.eq(
+                                    sources.get(policy, Source.CANDIDATE))
+        m.submodules.bundle_delay = delay = DelayLine(_bundle_layout(params),
+                                                      timing.join - timing.masks)
         m.d.comb += delay.i.eq(bundle)
         return delay.o
 
@@ -426,21 +362,18 @@ class PredictorCore(wiring.Component):
         request = engine.i.payload
         m.d.comb += [
             engine.i.valid.eq(state.valid & ~state.feedback),
-            request.faulted.eq(state.faulted),
-            request.resident.eq(state.resident),
-            request.num_pages.eq(params.units),
-            request.fault_first.eq(state.low),
+            request.faulted.eq(state.faulted), request.resident.eq(state.resident),
+            request.num_pages.eq(params.units), request.fault_first.eq(state.low),
             request.fault_outer.eq(state.high + 1),
             request.threshold.eq(regs.values.uvm_threshold),
             request.min_faults.eq(regs.values.uvm_min_faults),
             request.migrations_before.eq(state.uvm_before),
-            request.preferred.eq(Preferred.NONE),
-            request.same_dest.eq(1),
-            request.enabled.eq(1),
-            engine.o.ready.eq(1),
+            request.preferred.eq(Preferred.NONE), request.same_dest.eq(1),
+            request.enabled.eq(1), engine.o.ready.eq(1),
         ]
         answer = Mux(engine.o.payload.hint, engine.o.payload.prefetch, 0)
-        m.submodules.uvm_delay = delay = DelayLine(unsigned(params.units), timing.join - timing.uvm)
+        m.submodules.uvm_delay = delay = DelayLine(unsigned(params.units),
+                                                   timing.join - timing.uvm)
         m.d.comb += delay.i.eq(answer)
         return delay.o
 
@@ -452,27 +385,19 @@ class PredictorCore(wiring.Component):
         x = features.i.payload
         m.d.comb += [
             features.i.valid.eq(state.valid & ~state.feedback & uses_mlp),
-            x.faulted.eq(state.faulted_count),
-            x.resident.eq(state.resident_count),
-            x.first.eq(state.low),
-            x.last.eq(state.high),
-            x.run.eq(state.run),
-            x.confidence.eq(state.stride.confidence),
-            x.useful.eq(state.useful),
+            x.faulted.eq(state.faulted_count), x.resident.eq(state.resident_count),
+            x.first.eq(state.low), x.last.eq(state.high), x.run.eq(state.run),
+            x.confidence.eq(state.stride.confidence), x.useful.eq(state.useful),
             x.useless.eq(state.useless),
-            engine.i.valid.eq(features.o.valid),
-            engine.i.payload.eq(features.o.payload),
-            engine.load.valid.eq(regs.weight.valid),
-            engine.load.payload.eq(regs.weight.payload),
-            engine.s1.eq(regs.values.s1),
-            engine.s2.eq(regs.values.s2),
+            engine.i.valid.eq(features.o.valid), engine.i.payload.eq(features.o.payload),
+            engine.load.valid.eq(regs.weight.valid), engine.load.payload.eq(regs.weight.payload),
+            engine.s1.eq(regs.values.s1), engine.s2.eq(regs.values.s2),
             engine.conf_threshold.eq(regs.values.conf_threshold),
         ]
         result = Signal.like(engine.o.payload)
         m.d.comb += result.eq(engine.o.payload)
-        m.submodules.mlp_delay = delay = DelayLine(
-            engine.o.payload.shape(), timing.join - timing.mlp
-        )
+        m.submodules.mlp_delay = delay = DelayLine(engine.o.payload.shape(),
+                                                   timing.join - timing.mlp)
         m.d.comb += delay.i.eq(result)
         return delay.o
 
@@ -481,30 +406,17 @@ class PredictorCore(wiring.Component):
     def _join(self, m, bundle, uvm, mlp):
         params, timing = self.params, self.timing
         units = params.units
-        last = Signal(
-            data.StructLayout(
-                {
-                    "valid": 1,
-                    "feedback": 1,
-                    "use_range": 1,
-                    "arm": ARM_BITS,
-                    "first": range(units + 1),
-                    "outer": range(units + 1),
-                    "base": units,
-                    "allowed": units,
-                }
-            )
-        )
+        last = Signal(data.StructLayout({
+            "valid": 1, "feedback": 1, "use_range": 1, "arm": ARM_BITS,
+            "first": range(units + 1), "outer": range(units + 1),
+            "base": units, "allowed": units,
+        }))
         base = bundle.candidate
         if uvm is not None:
             base = Mux(bundle.source == Source.UVM, uvm, base)
-        m.d.sync += [
-            last.valid.eq(bundle.valid),
-            last.feedback.eq(bundle.feedback),
-            last.arm.eq(bundle.arm),
-            last.base.eq(base),
-            last.allowed.eq(bundle.allowed),
-        ]
+        m.d.sync += [last.valid.eq(bundle.valid), last.feedback.eq(bundle.feedback),
+                     last.arm.eq(bundle.arm), last.base.eq(base),
+                     last.allowed.eq(bundle.allowed)]
         if mlp is not None:
             low = Cat(bundle.low, Const(0, 2)).as_signed() + mlp.start
             high = Cat(bundle.high, Const(0, 2)).as_signed() + 1 + mlp.end
@@ -516,14 +428,10 @@ class PredictorCore(wiring.Component):
         in_range = at_or_above(m, last.first, units) & ~at_or_above(m, last.outer, units)
         chosen = Mux(last.use_range, Mux(last.first < last.outer, in_range, 0), last.base)
         answer = Signal(prefetch_layout(params))
-        m.d.comb += [
-            answer.mask.eq(chosen & last.allowed),
-            answer.arm.eq(last.arm),
-            self._leaving.eq(last.valid),
-        ]
-        m.submodules.output = fifo = SyncFIFO(
-            width=len(answer.as_value()), depth=timing.output_depth
-        )
+        m.d.comb += [answer.mask.eq(chosen & last.allowed), answer.arm.eq(last.arm),
+                     self._leaving.eq(last.valid)]
+        m.submodules.output = fifo = SyncFIFO(width=len(answer.as_value()),
+                                              depth=timing.output_depth)
         m.d.comb += [
             fifo.w_stream.valid.eq(last.valid & ~last.feedback),
             fifo.w_stream.payload.eq(answer),

@@ -48,11 +48,8 @@ class DelayLine(wiring.Component):
         with m.If(written != self.cycles):
             m.d.sync += written.eq(written + 1)
         m.d.comb += [
-            write.addr.eq(position),
-            write.data.eq(self.i),
-            write.en.eq(1),
-            read.addr.eq(position - (self.cycles - 1)),
-            read.en.eq(1),
+            write.addr.eq(position), write.data.eq(self.i), write.en.eq(1),
+            read.addr.eq(position - (self.cycles - 1)), read.en.eq(1),
             self.o.eq(Mux(written == self.cycles, read.data, 0)),
         ]
         return m

@@ -33,18 +33,16 @@ def feature_layout() -> data.ArrayLayout:
 def feature_input_layout(units: int) -> data.StructLayout:
     """What the features are made of, for a block of ``units`` units."""
     count, index = unsigned(units.bit_length()), unsigned(units.bit_length() - 1)
-    return data.StructLayout(
-        {
-            "faulted": count,  # faulted units, 1..units
-            "resident": count,  # resident units, 0..units
-            "first": index,  # lowest faulted unit
-            "last": index,  # highest faulted unit, >= first
-            "run": count,  # resident units just below first, 0..units
-            "confidence": unsigned(7),  # stride confidence, 0..100
-            "useful": unsigned(8),  # the block's accuracy counters, 0..255 each
-            "useless": unsigned(8),
-        }
-    )
+    return data.StructLayout({
+        "faulted": count,  # faulted units, 1..units
+        "resident": count,  # resident units, 0..units
+        "first": index,  # lowest faulted unit
+        "last": index,  # highest faulted unit, >= first
+        "run": count,  # resident units just below first, 0..units
+        "confidence": unsigned(7),  # stride confidence, 0..100
+        "useful": unsigned(8),  # the block's accuracy counters, 0..255 each
+        "useless": unsigned(8),
+    })
 
 
 class RestoringDivider(wiring.Component):
@@ -57,13 +55,11 @@ class RestoringDivider(wiring.Component):
 
     def __init__(self, dividend_bits: int, divisor_bits: int, quotient_bits: int):
         self.quotient_bits = quotient_bits
-        super().__init__(
-            {
-                "dividend": In(unsigned(dividend_bits)),
-                "divisor": In(unsigned(divisor_bits)),
-                "quotient": Out(unsigned(quotient_bits)),
-            }
-        )
+        super().__init__({
+            "dividend": In(unsigned(dividend_bits)),
+            "divisor": In(unsigned(divisor_bits)),
+            "quotient": Out(unsigned(quotient_bits)),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -76,7 +72,7 @@ class RestoringDivider(wiring.Component):
             next_divisor = Signal.like(divisor, name=f"divisor{bit}")
             next_quotient = Signal(self.quotient_bits - bit, name=f"quotient{bit}")
             m.d.sync += [
-                next_rem.eq(Mux(fits, trial[: len(rem)], rem)),
+                next_rem.eq(Mux(fits, trial[:len(rem)], rem)),
                 next_divisor.eq(divisor),
                 next_quotient.eq(fits if quotient is None else (quotient << 1) | fits),
             ]
@@ -97,12 +93,10 @@ class FeatureUnit(wiring.Component):
         if units not in (32, 64, 128, 256, 512):
             raise ValueError(f"units must be a power of two in 32..512, got {units}")
         self.units = units
-        super().__init__(
-            {
-                "i": In(stream.Signature(feature_input_layout(units), always_ready=True)),
-                "o": Out(stream.Signature(feature_layout(), always_ready=True)),
-            }
-        )
+        super().__init__({
+            "i": In(stream.Signature(feature_input_layout(units), always_ready=True)),
+            "o": Out(stream.Signature(feature_layout(), always_ready=True)),
+        })
 
     def _scaled(self, count):
         """min(255, count * 256 // units)."""
@@ -118,8 +112,7 @@ class FeatureUnit(wiring.Component):
         span = Signal(count_bits)
         m.d.comb += span.eq(x.last - x.first + 1)
         density = m.submodules.density = RestoringDivider(
-            count_bits + FEATURE_BITS - 1, count_bits, FEATURE_BITS
-        )
+            count_bits + FEATURE_BITS - 1, count_bits, FEATURE_BITS)
         m.d.comb += [
             density.dividend.eq((x.faulted << FEATURE_BITS) - x.faulted),
             density.divisor.eq(span),
@@ -149,7 +142,8 @@ class FeatureUnit(wiring.Component):
             delayed = Signal.like(direct, name=f"direct{stage}")
             delayed_unknown = Signal(name=f"unknown{stage}")
             delayed_valid = Signal(name=f"valid{stage}")
-            m.d.sync += [delayed.eq(direct), delayed_unknown.eq(unknown), delayed_valid.eq(valid)]
+            m.d.sync += [delayed.eq(direct), delayed_unknown.eq(unknown),
+                         delayed_valid.eq(valid)]
             direct, unknown, valid = delayed, delayed_unknown, delayed_valid
 
         out = self.o.payload

@@ -42,16 +42,11 @@ class WindowMasks(wiring.Component):
     def __init__(self, params: PredictorParams):
         self.params = params
         units = params.units
-        super().__init__(
-            {
-                "faulted": In(units),
-                "width_log2": In(range(WINDOW_LOG2_MAX + 1)),
-                "window": Out(units),
-                "window16": Out(units),
-                "window32": Out(units),
-                "window16_early": Out(units),  # window16 one cycle sooner (for StrideMask)
-            }
-        )
+        super().__init__({
+            "faulted": In(units), "width_log2": In(range(WINDOW_LOG2_MAX + 1)),
+            "window": Out(units), "window16": Out(units), "window32": Out(units),
+            "window16_early": Out(units),  # window16 one cycle sooner (for StrideMask)
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -82,7 +77,7 @@ class WindowMasks(wiring.Component):
             if log2 not in spans:
                 return any_fault.replicate(units)
             start = lift - ((1 << log2) - 1)
-            return spans[log2][start : start + units]
+            return spans[log2][start:start + units]
 
         small_log2 = small.bit_length() - 1
         width_log2 = Signal.like(self.width_log2)
@@ -97,10 +92,8 @@ class WindowMasks(wiring.Component):
                 with m.Case(log2):
                     m.d.sync += self.window.eq(early if log2 < small_log2 else window(log2))
         m.d.comb += self.window16_early.eq(window(small_log2))
-        m.d.sync += [
-            self.window16.eq(window(small_log2)),
-            self.window32.eq(window(big.bit_length() - 1)),
-        ]
+        m.d.sync += [self.window16.eq(window(small_log2)),
+                     self.window32.eq(window(big.bit_length() - 1))]
         return m
 
 
@@ -109,13 +102,11 @@ class DecayMask(wiring.Component):
 
     def __init__(self, params: PredictorParams):
         self.params = params
-        super().__init__(
-            {
-                "counts": In(data.ArrayLayout(unsigned(5), params.groups)),
-                "threshold": In(unsigned(17)),
-                "mask": Out(params.units),
-            }
-        )
+        super().__init__({
+            "counts": In(data.ArrayLayout(unsigned(5), params.groups)),
+            "threshold": In(unsigned(17)),
+            "mask": Out(params.units),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -127,10 +118,8 @@ class DecayMask(wiring.Component):
         m.d.sync += threshold.eq(self.threshold)
         for b in range(groups):
             lower = [self.counts[o] << (SHIFT - (b - o)) for o in range(max(0, b - REACH), b + 1)]
-            upper = [
-                self.counts[o] << (SHIFT - (o - b))
-                for o in range(b + 1, min(groups, b + REACH + 1))
-            ]
+            upper = [self.counts[o] << (SHIFT - (o - b))
+                     for o in range(b + 1, min(groups, b + REACH + 1))]
             m.d.sync += [below[b].eq(sum(lower)), above[b].eq(sum(upper) if upper else 0)]
         chosen = Signal(groups)  # a signal: each bit is sliced 16 times below
         m.d.comb += chosen.eq(Cat(*[(below[b] + above[b]) >= threshold for b in range(groups)]))
@@ -144,13 +133,11 @@ class StrideMask(wiring.Component):
 
     def __init__(self, params: PredictorParams):
         self.params = params
-        super().__init__(
-            {
-                "stream": In(stride_result_layout(params)),
-                "fallback": In(params.units),
-                "mask": Out(params.units),
-            }
-        )
+        super().__init__({
+            "stream": In(stride_result_layout(params)),
+            "fallback": In(params.units),
+            "mask": Out(params.units),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -162,19 +149,14 @@ class StrideMask(wiring.Component):
         m.d.sync += predicting.eq((self.stream.confidence > CONFIDENT) & (self.stream.stride != 0))
         for k, point in enumerate(points, start=1):
             position = Signal(signed(ub + 6), name=f"position{k}")
-            m.d.comb += position.eq(
-                Cat(self.stream.last, Const(0, 1)).as_signed() + times(self.stream.stride, k)
-            )
-            m.d.sync += [
-                point.eq(position[:ub]),
-                inside[k - 1].eq((position >= 0) & (position < units)),
-            ]
+            m.d.comb += position.eq(Cat(self.stream.last, Const(0, 1)).as_signed()
+                                    + times(self.stream.stride, k))
+            m.d.sync += [point.eq(position[:ub]),
+                         inside[k - 1].eq((position >= 0) & (position < units))]
         hits = Signal(units)  # a signal: dilate slices it
-        terms = [
-            decode(m, point, units) & inside[k].replicate(units) for k, point in enumerate(points)
-        ]
+        terms = [decode(m, point, units) & inside[k].replicate(units)
+                 for k, point in enumerate(points)]
         m.d.comb += hits.eq(functools.reduce(operator.or_, terms))
-        m.d.sync += self.mask.eq(
-            Mux(predicting, dilate(m, hits, AROUND, AROUND - 1), self.fallback)
-        )
+        m.d.sync += self.mask.eq(Mux(predicting, dilate(m, hits, AROUND, AROUND - 1),
+                                     self.fallback))
         return m

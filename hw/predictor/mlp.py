@@ -44,9 +44,8 @@ BIAS_BITS = 32
 
 def result_layout() -> data.StructLayout:
     """An answer: offsets in units (signed 12 bits) and the confidence bit."""
-    return data.StructLayout(
-        {"start": signed(OFFSET_BITS), "end": signed(OFFSET_BITS), "confident": unsigned(1)}
-    )
+    return data.StructLayout({"start": signed(OFFSET_BITS), "end": signed(OFFSET_BITS),
+                              "confident": unsigned(1)})
 
 
 def load_layout() -> data.StructLayout:
@@ -83,34 +82,20 @@ class WeightRegisters(wiring.Component):
     """
 
     def __init__(self, weights: MlpWeights):
-        init = {
-            "w1": [list(row) for row in weights.w1],
-            "w2": [list(row) for row in weights.w2],
-            "b1": list(weights.b1),
-            "b2": list(weights.b2),
-        }
-        super().__init__(
-            {
-                "load": In(stream.Signature(load_layout(), always_ready=True)),
-                **{
-                    name: Out(layout, init=init[name]) for name, layout in _weight_layouts().items()
-                },
-            }
-        )
+        init = {"w1": [list(row) for row in weights.w1], "w2": [list(row) for row in weights.w2],
+                "b1": list(weights.b1), "b2": list(weights.b2)}
+        super().__init__({
+            "load": In(stream.Signature(load_layout(), always_ready=True)),
+            **{name: Out(layout, init=init[name]) for name, layout in _weight_layouts().items()},
+        })
 
     def elaborate(self, platform):
         m = Module()
         index, value = self.load.payload.index, self.load.payload.value
-        words = [
-            (weight_index("w1", i, j), self.w1[i][j], WEIGHT_BITS)
-            for i in range(INPUTS)
-            for j in range(HIDDEN)
-        ]
-        words += [
-            (weight_index("w2", j, k), self.w2[j][k], WEIGHT_BITS)
-            for j in range(HIDDEN)
-            for k in range(OUTPUTS)
-        ]
+        words = [(weight_index("w1", i, j), self.w1[i][j], WEIGHT_BITS)
+                 for i in range(INPUTS) for j in range(HIDDEN)]
+        words += [(weight_index("w2", j, k), self.w2[j][k], WEIGHT_BITS)
+                  for j in range(HIDDEN) for k in range(OUTPUTS)]
         words += [(weight_index("b1", j), self.b1[j], BIAS_BITS) for j in range(HIDDEN)]
         words += [(weight_index("b2", k), self.b2[k], BIAS_BITS) for k in range(OUTPUTS)]
         for address, register, bits in words:
@@ -130,16 +115,11 @@ class Layer1(wiring.Component):
 
     def __init__(self):
         layouts = _weight_layouts()
-        super().__init__(
-            {
-                "start": In(1),
-                "x": In(feature_layout()),
-                "w1": In(layouts["w1"]),
-                "b1": In(layouts["b1"]),
-                "sums": Out(data.ArrayLayout(signed(ACC_BITS), HIDDEN)),
-                "done": Out(1),
-            }
-        )
+        super().__init__({
+            "start": In(1), "x": In(feature_layout()),
+            "w1": In(layouts["w1"]), "b1": In(layouts["b1"]),
+            "sums": Out(data.ArrayLayout(signed(ACC_BITS), HIDDEN)), "done": Out(1),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -149,7 +129,8 @@ class Layer1(wiring.Component):
         step = Signal(range(INPUTS))
         weights = Signal.like(self.w1[0])
         m.d.sync += [
-            features.eq(Mux(self.start, self.x.as_value(), features.as_value() >> WEIGHT_BITS)),
+            features.eq(Mux(self.start, self.x.as_value(),
+                            features.as_value() >> WEIGHT_BITS)),
             step.eq(Mux(self.start, 1, step + 1)),
             weights.eq(Array(row.as_value() for row in self.w1)[Mux(self.start, 0, step)]),
         ]
@@ -175,7 +156,7 @@ def _activation(positive, shift):
 
 def _saturated_offset(value):
     """``model.predictor.fixed.saturate(value, OFFSET_BITS)`` of a signed value."""
-    top = value[OFFSET_BITS - 1 :]
+    top = value[OFFSET_BITS - 1:]
     fits = top.all() | ~top.any()
     limit = Mux(value[-1], -(1 << (OFFSET_BITS - 1)), (1 << (OFFSET_BITS - 1)) - 1)
     return Mux(fits, value[:OFFSET_BITS], limit)
@@ -196,19 +177,12 @@ class Layer2(wiring.Component):
 
     def __init__(self):
         layouts = _weight_layouts()
-        super().__init__(
-            {
-                "start": In(1),
-                "sums": In(data.ArrayLayout(signed(ACC_BITS), HIDDEN)),
-                "w2": In(layouts["w2"]),
-                "b2": In(layouts["b2"]),
-                "s1": In(5),
-                "s2": In(5),
-                "conf_threshold": In(signed(32)),
-                "result": Out(result_layout()),
-                "done": Out(1),
-            }
-        )
+        super().__init__({
+            "start": In(1), "sums": In(data.ArrayLayout(signed(ACC_BITS), HIDDEN)),
+            "w2": In(layouts["w2"]), "b2": In(layouts["b2"]),
+            "s1": In(5), "s2": In(5), "conf_threshold": In(signed(32)),
+            "result": Out(result_layout()), "done": Out(1),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -217,22 +191,16 @@ class Layer2(wiring.Component):
         positive = Signal(data.ArrayLayout(unsigned(ACC_BITS - 1), HIDDEN))
         step = Signal(range(MLP_INTERVAL))
         m.d.sync += [
-            positive.eq(
-                Mux(
-                    self.start,
-                    Cat(Mux(s < 0, 0, s[: ACC_BITS - 1]) for s in self.sums),
-                    positive.as_value() >> (2 * (ACC_BITS - 1)),
-                )
-            ),
+            positive.eq(Mux(self.start,
+                            Cat(Mux(s < 0, 0, s[:ACC_BITS - 1]) for s in self.sums),
+                            positive.as_value() >> (2 * (ACC_BITS - 1)))),
             step.eq(Mux(self.start, 0, step + 1)),
         ]
         # cycle 2 + c: hidden values 2c, 2c + 1 and their weights in the operand registers
         hidden = Signal(data.ArrayLayout(unsigned(HIDDEN_BITS), 2))
         weights = Signal(data.ArrayLayout(self.w2.shape().elem_shape, 2))
-        pairs = Array(
-            Cat(self.w2[2 * c].as_value(), self.w2[2 * c + 1].as_value())
-            for c in range(MLP_INTERVAL)
-        )
+        pairs = Array(Cat(self.w2[2 * c].as_value(), self.w2[2 * c + 1].as_value())
+                      for c in range(MLP_INTERVAL))
         m.d.sync += [
             hidden.eq(Cat(_activation(positive[half], self.s1) for half in range(2))),
             weights.eq(pairs[step]),
@@ -241,14 +209,11 @@ class Layer2(wiring.Component):
         first_product = taps[1 + OPERAND_STAGES - 1]
         accs = []
         for k in range(OUTPUTS):
-            products = [
-                Signal(signed(HIDDEN_BITS + WEIGHT_BITS + 1), name=f"product{k}_{half}")
-                for half in range(2)
-            ]
+            products = [Signal(signed(HIDDEN_BITS + WEIGHT_BITS + 1), name=f"product{k}_{half}")
+                        for half in range(2)]
             acc = Signal(signed(ACC_BITS), name=f"acc{k}")
-            m.d.sync += [
-                product.eq(hidden[half] * weights[half][k]) for half, product in enumerate(products)
-            ]
+            m.d.sync += [product.eq(hidden[half] * weights[half][k])
+                         for half, product in enumerate(products)]
             m.d.sync += acc.eq(Mux(first_product, self.b2[k], acc) + products[0] + products[1])
             accs.append(acc)
         # cycle 11: the answer from the final sums, registered
@@ -281,16 +246,12 @@ class MlpEngine(wiring.Component):
         if not isinstance(weights, MlpWeights):
             raise TypeError(f"weights must be MlpWeights, got {type(weights).__name__}")
         self.weights = weights
-        super().__init__(
-            {
-                "i": In(stream.Signature(feature_layout())),
-                "o": Out(stream.Signature(result_layout(), always_ready=True)),
-                "load": In(stream.Signature(load_layout(), always_ready=True)),
-                "s1": In(5),
-                "s2": In(5),
-                "conf_threshold": In(signed(32)),
-            }
-        )
+        super().__init__({
+            "i": In(stream.Signature(feature_layout())),
+            "o": Out(stream.Signature(result_layout(), always_ready=True)),
+            "load": In(stream.Signature(load_layout(), always_ready=True)),
+            "s1": In(5), "s2": In(5), "conf_threshold": In(signed(32)),
+        })
 
     def elaborate(self, platform):
         m = Module()

@@ -38,14 +38,12 @@ class FaultScan(wiring.Component):
 
     def __init__(self, params: PredictorParams):
         self.params = params
-        super().__init__(
-            {
-                "i": In(item_layout(params)),
-                "o_item": Out(item_layout(params)),
-                "next_item": Out(item_layout(params)),  # o_item of the next cycle
-                "o_summary": Out(summary_layout(params)),
-            }
-        )
+        super().__init__({
+            "i": In(item_layout(params)),
+            "o_item": Out(item_layout(params)),
+            "next_item": Out(item_layout(params)),  # o_item of the next cycle
+            "o_summary": Out(summary_layout(params)),
+        })
 
     def elaborate(self, platform):
         m = Module()
@@ -81,35 +79,29 @@ class FaultScan(wiring.Component):
             if stage == 0:
                 m.d.sync += summary.low.eq(encode(lowest_one(m, self.i.first)))
                 for g in range(params.groups):
-                    for name, mask in (
-                        ("first_groups", self.i.first),
-                        ("second_groups", self.i.second),
-                    ):
+                    for name, mask in (("first_groups", self.i.first),
+                                       ("second_groups", self.i.second)):
                         m.d.sync += getattr(summary, name)[g].eq(
-                            popcount(list(mask[16 * g : 16 * g + 16]))
-                        )
+                            popcount(list(mask[16 * g:16 * g + 16])))
             if stage == 1:
                 m.d.sync += [
-                    summary.first_count.eq(
-                        popcount([before.first_groups[g] for g in range(params.groups)])
-                    ),
-                    summary.second_count.eq(
-                        popcount([before.second_groups[g] for g in range(params.groups)])
-                    ),
+                    summary.first_count.eq(popcount(
+                        [before.first_groups[g] for g in range(params.groups)])),
+                    summary.second_count.eq(popcount(
+                        [before.second_groups[g] for g in range(params.groups)])),
                 ]
                 below_low = ~at_or_above(m, before.low, params.units)
                 gap = highest_one(m, ~items[1].second & below_low)
-                m.d.sync += summary.run.eq(Mux(gap.any(), before.low - 1 - encode(gap), before.low))
+                m.d.sync += summary.run.eq(Mux(gap.any(), before.low - 1 - encode(gap),
+                                               before.low))
             if stage == TOPS - 1:
                 m.d.sync += summary.more.eq((source & ~top).any())
         item = Signal(item_layout(params), name="item_prep")
         summary = Signal(layout, name="summary_prep")
-        m.d.sync += [
-            item.eq(items[-1]),
-            summary.eq(summaries[-1]),
-            summary.stride.eq(_stride_summary(m, summaries[-1], params)),
-        ]
-        m.d.comb += [self.o_item.eq(item), self.o_summary.eq(summary), self.next_item.eq(items[-1])]
+        m.d.sync += [item.eq(items[-1]), summary.eq(summaries[-1]),
+                     summary.stride.eq(_stride_summary(m, summaries[-1], params))]
+        m.d.comb += [self.o_item.eq(item), self.o_summary.eq(summary),
+                     self.next_item.eq(items[-1])]
         return m
 
 
@@ -122,17 +114,15 @@ def _stride_summary(m: Module, summary, params: PredictorParams) -> Signal:
     run = Signal(range(5))
     m.d.comb += run.eq(1)
     for k in range(2, 5):  # gap k-1 (tops[k-1] - tops[k]) continues the run
-        same = Cat(*[valid[j + 1] & ((tops[j] - tops[j + 1]) == gap) for j in range(1, k)]).all()
+        same = Cat(*[valid[j + 1] & ((tops[j] - tops[j + 1]) == gap)
+                     for j in range(1, k)]).all()
         with m.If(same):
             m.d.comb += run.eq(k)
     units = Signal(range(7))
     m.d.comb += units.eq(Mux(summary.more, 6, sum(valid[k] for k in range(len(valid)))))
     m.d.comb += [
-        out.gap.eq(gap),
-        out.run.eq(run),
-        out.units.eq(units),
-        out.all_equal.eq(~summary.more & (run == units - 1)),
-        out.several.eq(valid[1]),
+        out.gap.eq(gap), out.run.eq(run), out.units.eq(units),
+        out.all_equal.eq(~summary.more & (run == units - 1)), out.several.eq(valid[1]),
         out.run_confidence.eq(capped(30 + times(run, 20), 100)),
         out.all_confidence.eq(capped(30 + times(units, 20), 100)),
         out.gain.eq(times(units, 20)),

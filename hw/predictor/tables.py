@@ -35,38 +35,25 @@ CONFIDENCE_MAX = 100
 
 def stride_entry_layout(params: PredictorParams) -> data.StructLayout:
     ub = unit_bits(params)
-    return data.StructLayout(
-        {
-            "valid": unsigned(1),
-            "block": unsigned(BLOCK_BITS),
-            "tag": unsigned(TAG_BITS),
-            "last": unsigned(ub),
-            "stride": signed(ub + 1),
-            "confidence": unsigned(7),
-        }
-    )
+    return data.StructLayout({
+        "valid": unsigned(1), "block": unsigned(BLOCK_BITS), "tag": unsigned(TAG_BITS),
+        "last": unsigned(ub), "stride": signed(ub + 1), "confidence": unsigned(7),
+    })
 
 
 def stride_result_layout(params: PredictorParams) -> data.StructLayout:
     """A stream's state after an event (it predicts when confidence > 80 and the
     stride is not 0: ``hw.predictor.masks.StrideMask`` decides, a stage later)."""
     ub = unit_bits(params)
-    return data.StructLayout(
-        {"last": unsigned(ub), "stride": signed(ub + 1), "confidence": unsigned(7)}
-    )
+    return data.StructLayout({"last": unsigned(ub), "stride": signed(ub + 1),
+                              "confidence": unsigned(7)})
 
 
 class _TableBase(wiring.Component):
     def __init__(self, params: PredictorParams, outputs: dict):
         self.params = params
-        super().__init__(
-            {
-                "item": In(item_layout(params)),
-                "summary": In(summary_layout(params)),
-                "clear": In(1),
-                **outputs,
-            }
-        )
+        super().__init__({"item": In(item_layout(params)), "summary": In(summary_layout(params)),
+                          "clear": In(1), **outputs})
 
 
 def _signed(value):
@@ -84,18 +71,15 @@ class StrideTable(_TableBase):
     """
 
     def __init__(self, params: PredictorParams):
-        super().__init__(
-            params,
-            {"result": Out(stride_result_layout(params)), "next_item": In(item_layout(params))},
-        )
+        super().__init__(params, {"result": Out(stride_result_layout(params)),
+                                  "next_item": In(item_layout(params))})
 
     def elaborate(self, platform):
         m = Module()
         params, item, summary = self.params, self.item, self.summary
         entry_layout = stride_entry_layout(params)
-        table = Array(
-            Signal(entry_layout.size, name=f"stream{i}") for i in range(params.stride_entries)
-        )
+        table = Array(Signal(entry_layout.size, name=f"stream{i}")
+                      for i in range(params.stride_entries))
         index = self._stream_index(item.tag)
         old = Signal(entry_layout)  # the item's entry, read a cycle early
         prep = summary.stride  # everything that depends on the top units alone
@@ -105,41 +89,28 @@ class StrideTable(_TableBase):
         confidence = Signal(range(256))
         stride = Signal(signed(unit_bits(params) + 1))
         with m.If(~matched):
-            m.d.comb += [
-                stride.eq(Mux(prep.several, prep.gap, 0)),
-                confidence.eq(Mux(prep.several, prep.run_confidence, 0)),
-            ]
+            m.d.comb += [stride.eq(Mux(prep.several, prep.gap, 0)),
+                         confidence.eq(Mux(prep.several, prep.run_confidence, 0))]
         with m.Elif(~prep.several):
             with m.If(first_step == old.stride):
-                m.d.comb += [
-                    stride.eq(old.stride),
-                    confidence.eq(capped(old.confidence + 20, CONFIDENCE_MAX)),
-                ]
+                m.d.comb += [stride.eq(old.stride),
+                             confidence.eq(capped(old.confidence + 20, CONFIDENCE_MAX))]
             with m.Else():
                 m.d.comb += [stride.eq(first_step), confidence.eq(50)]
         with m.Elif(prep.all_equal & (first_step == prep.gap)):
-            m.d.comb += [
-                stride.eq(prep.gap),
-                confidence.eq(
-                    Mux(
-                        prep.gap == old.stride,
-                        capped(old.confidence + prep.gain, CONFIDENCE_MAX),
-                        prep.all_confidence,
-                    )
-                ),
-            ]
+            m.d.comb += [stride.eq(prep.gap), confidence.eq(Mux(
+                prep.gap == old.stride, capped(old.confidence + prep.gain, CONFIDENCE_MAX),
+                prep.all_confidence))]
         with m.Else():
             m.d.comb += [stride.eq(prep.gap), confidence.eq(prep.run_confidence)]
         tops = summary.tops
         m.d.comb += [
-            self.result.last.eq(tops[0]),
-            self.result.stride.eq(stride),
+            self.result.last.eq(tops[0]), self.result.stride.eq(stride),
             self.result.confidence.eq(confidence),
         ]
         written = Signal(entry_layout)
-        m.d.comb += written.eq(
-            Cat(Const(1, 1), item.block, item.tag, tops[0], stride, confidence[:7])
-        )
+        m.d.comb += written.eq(Cat(Const(1, 1), item.block, item.tag, tops[0], stride,
+                                   confidence[:7]))
         with m.If(self.clear):
             m.d.sync += [entry.eq(0) for entry in table]
             m.d.sync += old.eq(0)
@@ -152,7 +123,7 @@ class StrideTable(_TableBase):
     def _stream_index(self, tag):
         """The table entry of a stream: the tag's low bits."""
         entries = self.params.stride_entries
-        return tag[: (entries - 1).bit_length()] if entries > 1 else Const(0, 1)
+        return tag[:(entries - 1).bit_length()] if entries > 1 else Const(0, 1)
 
     def _matched_early(self, m, table, index, item):
         """Registered: the next item's entry holds its stream, after this cycle's write;
@@ -163,15 +134,13 @@ class StrideTable(_TableBase):
         holds = Signal(params.stride_entries)
         for e, raw in enumerate(table):
             entry = data.View(entry_layout, raw)
-            m.d.comb += holds[e].eq(
-                entry.valid & (entry.block == upcoming.block) & (entry.tag == upcoming.tag)
-            )
+            m.d.comb += holds[e].eq(entry.valid & (entry.block == upcoming.block)
+                                    & (entry.tag == upcoming.tag))
         writes_it = item.valid & ~item.feedback & (index == upcoming_index)
         same_stream = (item.block == upcoming.block) & (item.tag == upcoming.tag)
         matched = Signal()
-        m.d.sync += matched.eq(
-            ~self.clear & Mux(writes_it, same_stream, holds.bit_select(upcoming_index, 1))
-        )
+        m.d.sync += matched.eq(~self.clear & Mux(writes_it, same_stream,
+                                                 holds.bit_select(upcoming_index, 1)))
         return matched, writes_it, upcoming_index
 
 
@@ -186,20 +155,15 @@ class AccuracyTable(_TableBase):
         m = Module()
         item, summary = self.item, self.summary
         counters = Array(Signal(16, name=f"accuracy{i}") for i in range(ACCURACY_ENTRIES))
-        index = item.block[: (ACCURACY_ENTRIES - 1).bit_length()]
+        index = item.block[:(ACCURACY_ENTRIES - 1).bit_length()]
         entry = Signal(16)
-        m.d.comb += [
-            entry.eq(counters[index]),
-            self.useful.eq(entry[:8]),
-            self.useless.eq(entry[8:]),
-        ]
+        m.d.comb += [entry.eq(counters[index]), self.useful.eq(entry[:8]),
+                     self.useless.eq(entry[8:])]
         width = max(8, count_bits(self.params)) + 1  # a counter plus a count
         useful = Signal(width)
         useless = Signal(width)
-        m.d.comb += [
-            useful.eq(entry[:8] + summary.first_count),
-            useless.eq(entry[8:] + summary.second_count),
-        ]
+        m.d.comb += [useful.eq(entry[:8] + summary.first_count),
+                     useless.eq(entry[8:] + summary.second_count)]
         top = useful | useless
         halved_useful, halved_useless = useful, useless
         for bit in range(8, width):  # shift both right until both fit in 8 bits
@@ -238,16 +202,15 @@ class DeadBlockTable(_TableBase):
         groups = params.groups
         rows = DEAD_ENTRIES // groups
         table = Array(Signal(8 * groups, name=f"regions{r}") for r in range(rows))
-        index = item.block[: (rows - 1).bit_length()] if rows > 1 else Const(0, 1)
+        index = item.block[:(rows - 1).bit_length()] if rows > 1 else Const(0, 1)
         row = Signal(8 * groups)
         m.d.comb += row.eq(table[index])
         written = []
         for g in range(groups):
-            live, dead = row[8 * g : 8 * g + 4], row[8 * g + 4 : 8 * g + 8]
+            live, dead = row[8 * g:8 * g + 4], row[8 * g + 4:8 * g + 8]
             seen = live + dead
-            m.d.comb += self.keep[g].eq(
-                ~((seen >= MIN_SAMPLES) & (times(live, 10) <= times(seen, 7)))
-            )
+            m.d.comb += self.keep[g].eq(~((seen >= MIN_SAMPLES)
+                                         & (times(live, 10) <= times(seen, 7))))
             live1, dead1 = _count_up(live, dead, summary.first_groups[g])
             dead2, live2 = _count_up(dead1, live1, summary.second_groups[g])
             written.append(Cat(live2, dead2))
@@ -269,10 +232,9 @@ class UvmCounterTable(_TableBase):
         m = Module()
         item, summary = self.item, self.summary
         slot_layout = data.StructLayout({"valid": 1, "block": BLOCK_BITS, "counter": 16})
-        slots = Array(
-            Signal(slot_layout.size, name=f"counter{i}") for i in range(UVM_COUNTER_ENTRIES)
-        )
-        index = item.block[: (UVM_COUNTER_ENTRIES - 1).bit_length()]
+        slots = Array(Signal(slot_layout.size, name=f"counter{i}")
+                      for i in range(UVM_COUNTER_ENTRIES))
+        index = item.block[:(UVM_COUNTER_ENTRIES - 1).bit_length()]
         slot = Signal(slot_layout)
         m.d.comb += slot.eq(slots[index])
         hit = slot.valid & (slot.block == item.block)
@@ -280,7 +242,6 @@ class UvmCounterTable(_TableBase):
         with m.If(self.clear):
             m.d.sync += [s.eq(0) for s in slots]
         with m.Elif(item.valid & ~item.feedback):
-            m.d.sync += slots[index].eq(
-                Cat(Const(1, 1), item.block, (self.before + summary.first_count)[:16])
-            )
+            m.d.sync += slots[index].eq(Cat(Const(1, 1), item.block,
+                                    (self.before + summary.first_count)[:16]))
         return m
