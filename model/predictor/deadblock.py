@@ -13,7 +13,8 @@ keep their candidates (the seed's conservative rule). State: ENTRIES bytes
 
 from __future__ import annotations
 
-from model.predictor.base import BlockFaults, Predictor
+from model.checks import check_instance, check_int
+from model.predictor.base import BlockFaults, Predictor, check_feedback
 from model.predictor.fixed import group_counts, group_mask
 
 GROUP = 16
@@ -24,6 +25,8 @@ COUNTER_MAX = 15
 
 def dead(live: int, dead_count: int) -> bool:
     """A region whose live ratio is at most 0.7, once it has MIN_SAMPLES observations."""
+    check_int("live", live, 0)
+    check_int("dead_count", dead_count, 0)
     seen = live + dead_count
     return seen >= MIN_SAMPLES and 10 * live <= 7 * seen
 
@@ -34,8 +37,7 @@ class DeadBlockFilter(Predictor):
     wants_feedback = True
 
     def __init__(self, inner: Predictor):
-        if not isinstance(inner, Predictor):
-            raise TypeError(f"inner must be a Predictor, got {type(inner).__name__}")
+        check_instance("inner", inner, Predictor)
         self.inner = inner
         self.live = [0] * ENTRIES
         self.dead = [0] * ENTRIES
@@ -51,6 +53,7 @@ class DeadBlockFilter(Predictor):
         return block_start // (pages * unit_bytes) * -(-pages // GROUP)
 
     def prefetch(self, faults: BlockFaults) -> int:
+        check_instance("faults", faults, BlockFaults)
         self._geometry = (faults.num_pages, faults.unit_bytes)
         candidates = self.inner.prefetch(faults)
         first = self._first_region(faults.block_start)
@@ -68,6 +71,7 @@ class DeadBlockFilter(Predictor):
             table[index] += 1
 
     def feedback(self, block_start: int, useful: int, useless: int) -> None:
+        check_feedback(block_start, useful, useless)
         if self.inner.wants_feedback:
             self.inner.feedback(block_start, useful, useless)
         pages = self._geometry[0]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from model.checks import check_instance, check_int, check_pow2
 from model.predictor.base import BlockFaults, Predictor
 from model.predictor.window import window_mask
 
@@ -37,6 +38,9 @@ class StrideEntry:
 
 def update(entry: StrideEntry, key: int, unit: int) -> None:
     """One event of stream ``key`` at ``unit`` (the seed's rules)."""
+    check_instance("entry", entry, StrideEntry)
+    check_int("key", key, 0)
+    check_int("unit", unit, 0)
     if entry.key != key:
         entry.key, entry.last, entry.stride, entry.confidence = key, unit, 0, 0
         return
@@ -48,13 +52,10 @@ def update(entry: StrideEntry, key: int, unit: int) -> None:
     entry.last = unit
 
 
-def check_entries(entries) -> int:
-    """A stride table size: a power of two in 1..256 (the table is indexed by the tag)."""
-    if isinstance(entries, bool) or not isinstance(entries, int):
-        raise TypeError(f"entries must be an int, got {type(entries).__name__}")
-    if not 1 <= entries <= 256 or entries & (entries - 1):
-        raise ValueError(f"entries must be a power of two in 1..256, got {entries}")
-    return entries
+def check_entries(entries, name: str = "entries") -> int:
+    """A stride table size: a power of two in 1..256 (the table is indexed by the tag);
+    errors name the argument ``name``."""
+    return check_pow2(name, entries, 1, 256)
 
 
 class StridePrefetcher(Predictor):
@@ -66,11 +67,13 @@ class StridePrefetcher(Predictor):
         self.table = [StrideEntry() for _ in range(check_entries(entries))]
 
     def entry(self, faults: BlockFaults) -> tuple[int, StrideEntry]:
+        check_instance("faults", faults, BlockFaults)
         block = faults.block_start // (faults.num_pages * faults.unit_bytes)
         key = (block << 8) | faults.tag
         return key, self.table[key % len(self.table)]
 
     def prefetch(self, faults: BlockFaults) -> int:
+        check_instance("faults", faults, BlockFaults)
         key, entry = self.entry(faults)
         mask, unit = faults.faulted, 0
         while mask:
