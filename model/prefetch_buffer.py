@@ -453,18 +453,25 @@ class PrefetchBuffer:
                     best = w
         return best
 
-    def _check_lookup(self, lk: Lookup) -> None:
+    def _check_lookup(self, name: str, lk: Lookup) -> None:
         p = self.p
         if not 0 <= lk.addr < (1 << p.addr_width):
-            raise ValueError(f"lookup addr={lk.addr:#x} does not fit addr_width={p.addr_width}")
+            raise ValueError(f"{name}: addr={lk.addr:#x} does not fit addr_width={p.addr_width}")
         offset = lk.addr % p.word_bytes
         if not (1 <= lk.length and offset + lk.length <= p.word_bytes):
             raise ValueError(
-                f"lookup at {lk.addr:#x}: length={lk.length} must be >= 1 and stay inside "
+                f"{name}: length={lk.length} at {lk.addr:#x} must be >= 1 and stay inside "
                 f"one {p.word_bytes}-byte word"
             )
         if not 0 <= lk.data < (1 << (8 * p.word_bytes)):
-            raise ValueError(f"lookup data={lk.data:#x} wider than {p.word_bytes} bytes")
+            raise ValueError(f"{name}: data={lk.data:#x} wider than {p.word_bytes} bytes")
+
+    def _check_config(self, name: str, cfg: ConfigChange) -> None:
+        p = self.p
+        if not 0 <= cfg.sets_log2 <= p.set_bits:
+            raise ValueError(f"{name}: sets_log2={cfg.sets_log2} must be in 0..{p.set_bits}")
+        if not 1 <= cfg.ways <= p.ways:
+            raise ValueError(f"{name}: ways={cfg.ways} must be in 1..{p.ways}")
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -549,10 +556,6 @@ class PrefetchBuffer:
 
     def _configure(self, cfg: ConfigChange) -> None:
         p = self.p
-        if not 0 <= cfg.sets_log2 <= p.set_bits:
-            raise ValueError(f"config sets_log2={cfg.sets_log2}: must be in 0..{p.set_bits}")
-        if not 1 <= cfg.ways <= p.ways:
-            raise ValueError(f"config ways={cfg.ways}: must be in 1..{p.ways}")
         all_sets = cfg.sets_log2 != self.sets_log2
         for e in range(p.sets * p.ways):
             if all_sets or e % p.ways >= cfg.ways:
@@ -635,23 +638,27 @@ class PrefetchBuffer:
                               item=lambda n, v: check_instance(n, v, ConfigChange))
         check_optional_int("until", until, self.cycle)
         previous = self.cycle - 1
-        for lk in lks:
+        for i, lk in enumerate(lks):
             if lk.cycle <= previous:
-                raise ValueError(f"lookup at cycle {lk.cycle}: cycles must increase")
-            self._check_lookup(lk)
+                raise ValueError(f"lookups[{i}]: cycle {lk.cycle} must be above {previous} "
+                                 "(cycles increase, from the buffer's cycle on)")
+            self._check_lookup(f"lookups[{i}]", lk)
             previous = lk.cycle
         previous = self.cycle - 1
-        for cfg in cfgs:
+        for i, cfg in enumerate(cfgs):
             if cfg.cycle <= previous:
-                raise ValueError(f"config at cycle {cfg.cycle}: cycles must increase")
+                raise ValueError(f"configs[{i}]: cycle {cfg.cycle} must be above {previous} "
+                                 "(cycles increase, from the buffer's cycle on)")
+            self._check_config(f"configs[{i}]", cfg)
             previous = cfg.cycle
         previous = self.cycle
-        for pf in pfs:
+        for i, pf in enumerate(pfs):
             if pf.cycle < previous:
-                raise ValueError(f"prefetch at cycle {pf.cycle}: offers must not go back in time")
+                raise ValueError(f"prefetches[{i}]: cycle {pf.cycle} must be at least "
+                                 f"{previous} (offers do not go back in time)")
             if not 0 <= pf.addr < (1 << p.addr_width):
                 raise ValueError(
-                    f"prefetch addr={pf.addr:#x} does not fit addr_width={p.addr_width}"
+                    f"prefetches[{i}]: addr={pf.addr:#x} does not fit addr_width={p.addr_width}"
                 )
             previous = pf.cycle
         out = RunResult()
