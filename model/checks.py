@@ -27,8 +27,8 @@ def _show(value) -> str:
 
 
 def _a(names: str) -> str:
-    """``names`` with its indefinite article: "an int", "a PolicyId"."""
-    return ("an " if names[:1].lower() in "aeiou" else "a ") + names
+    """``names`` with its indefinite article: "an int", "an Example", "a UvmTreeParams"."""
+    return ("an " if names[:1].lower() in "aeio" else "a ") + names
 
 
 def _range_text(lo: int | None, hi: int | None) -> str:

@@ -157,7 +157,7 @@ def weight_words(weights: MlpWeights) -> list[int]:
 def weights_from_words(words: list[int], *, s1: int, s2: int, conf_threshold: int,
                        logit_shift: int) -> MlpWeights:
     """:class:`MlpWeights` from register values (inverse of :func:`weight_words`)."""
-    words = check_sequence("words", words, min_len=WEIGHT_COUNT)
+    words = check_sequence("words", words)
     if len(words) != WEIGHT_COUNT:
         raise ValueError(f"words must have {WEIGHT_COUNT} items, got {len(words)}")
     return MlpWeights(

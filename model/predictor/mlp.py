@@ -98,7 +98,7 @@ class MlpWeights:
     def forward(self, x: list[int]) -> tuple[int, int, int, list[int]]:
         """(start offset, end offset, confidence logit acc2[2], hidden) for features x
         (INPUTS ints 0..255)."""
-        check_features(x)
+        check_features(x, "x")
         hidden = []
         for j in range(HIDDEN):
             acc = self.b1[j] + sum(x[i] * self.w1[i][j] for i in range(INPUTS))
@@ -140,11 +140,12 @@ class MlpWeights:
             raise ValueError(f"{path}: missing or malformed field {exc}") from None
 
 
-def check_features(x) -> list[int]:
-    """``x`` if it is a list or tuple of INPUTS feature ints 0..255; TypeError / ValueError."""
-    x = check_sequence("features", x, min_len=INPUTS, item=lambda n, v: check_int(n, v, 0, 255))
+def check_features(x, name: str = "features") -> list[int]:
+    """``x`` if it is a list or tuple of INPUTS feature ints 0..255; TypeError / ValueError
+    naming the argument ``name``."""
+    x = check_sequence(name, x, item=lambda n, v: check_int(n, v, 0, 255))
     if len(x) != INPUTS:
-        raise ValueError(f"features must have {INPUTS} items, got {len(x)}")
+        raise ValueError(f"{name} must have {INPUTS} items, got {len(x)}")
     return x
 
 
