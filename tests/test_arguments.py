@@ -24,6 +24,7 @@ from model.predictor.core import (
     PredictorCore,
     PredictorParams,
     Reg,
+    Registers,
     weight_index,
     weight_words,
     weights_from_words,
@@ -236,6 +237,8 @@ TARGETS = [
         faulted=(None, 1 << 512), width=(1.0, -1), num_pages=("512", 0))),
     Target("StridePrefetcher", StridePrefetcher, {}, dict(entries=("32", 3))),
     Target("check_entries", check_entries, dict(entries=32), dict(entries=(32.0, 512))),
+    Target("StrideEntry", StrideEntry, {}, dict(
+        key=("0", -2), last=(None, -1), stride=(1.5, NO), confidence=(50.0, 101))),
     Target("stride.update", update, dict(entry=StrideEntry(), key=0, unit=0), dict(
         entry=(None, NO), key=("0", -1), unit=(1.0, -1))),
     Target("UvmTree", UvmTree, {}, dict(
@@ -278,6 +281,11 @@ TARGETS = [
     Target("PredictorParams", PredictorParams, {}, dict(
         units=("512", 48), policies=((3,), ()), deadblock=(1, NO),
         stride_entries=("32", 3), weights=("w", NO))),
+    Target("Registers", Registers, {}, dict(
+        policy=(3, NO), deadblock=(0, NO), window=("16", 12), decay_threshold=(1.0, 0),
+        uvm_threshold=(None, 101), uvm_min_faults=("1", 21), bandit_epoch=(8.0, 256),
+        s1=("0", 32), s2=(None, -1), conf_threshold=(0.5, 1 << 31), logit_shift=("0", 32),
+        weights=("w", [0]), error_code=(1, NO), error_address=("0", 1 << 9))),
     Target("PredictorCore", PredictorCore, {}, dict(params=({}, NO))),
     Target("PredictorCore.write", PredictorCore().write, dict(address=Reg.WINDOW, value=16),
            dict(address=("2", 1 << 9), value=(16.0, 1 << 32))),

@@ -243,6 +243,20 @@ class Registers:
     error_code: ErrorCode = ErrorCode.NONE
     error_address: int = 0
 
+    def __post_init__(self):
+        check_instance("policy", self.policy, PolicyId)
+        check_bool("deadblock", self.deadblock)
+        for name, lo, hi in _RANGES.values():
+            check_int(name, getattr(self, name), lo, hi)
+        check_pow2("window", self.window, 1, 256)
+        check_int("logit_shift", self.logit_shift, 0, 31)
+        check_sequence("weights", self.weights, item=check_int)
+        if self.weights and len(self.weights) != WEIGHT_COUNT:
+            raise ValueError(f"weights must have 0 or {WEIGHT_COUNT} items, "
+                             f"got {len(self.weights)}")
+        check_instance("error_code", self.error_code, ErrorCode)
+        check_int("error_address", self.error_address, 0, (1 << ADDRESS_BITS) - 1)
+
 
 _RANGES = {
     Reg.WINDOW: ("window", 1, 256), Reg.DECAY_THRESHOLD: ("decay_threshold", 1, 1 << 16),

@@ -35,6 +35,12 @@ class StrideEntry:
     stride: int = 0
     confidence: int = 0
 
+    def __post_init__(self):
+        check_int("key", self.key, -1)
+        check_int("last", self.last, 0)
+        check_int("stride", self.stride)
+        check_int("confidence", self.confidence, 0, 100)
+
 
 def update(entry: StrideEntry, key: int, unit: int) -> None:
     """One event of stream ``key`` at ``unit`` (the seed's rules)."""
