@@ -1,5 +1,6 @@
-"""Every public constructor and function of model/ (but model/dra.py) refuses a wrong type
-with TypeError and a wrong value with ValueError, and the message names the argument.
+"""Every public constructor and function of model/ (but model/dra.py), and the components
+taking its parameters, refuse a wrong type with TypeError and a wrong value with
+ValueError, and the message names the argument.
 
 Each :class:`Target` is one callable with valid keyword arguments (``good``, checked to
 be taken) and, per argument, a value of the wrong type and a value of the right type that
@@ -17,6 +18,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pytest
 
+from hw.predictor.core import PredictorCore as HwPredictorCore
+from hw.prefetch_buffer import PrefetchBuffer as HwPrefetchBuffer
+from hw.uvm_tree import UvmTreeEngine
 from model import predictor
 from model.predictor.bandit import UcbBandit, ucb_q8
 from model.predictor.base import BlockFaults, Predictor
@@ -318,6 +322,15 @@ TARGETS = [
         model=(None, NO), examples=([None], []), meta=([], NO))),
     Target("agreement", agreement, dict(model=FLOAT, weights=WEIGHTS, examples=EXAMPLES), dict(
         model=(None, NO), weights=(None, NO), examples=("x", NO))),
+]
+
+
+# -- the components take their parameters from the model, checked the same way
+TARGETS += [
+    Target("hw PrefetchBuffer", HwPrefetchBuffer, {}, dict(params=({}, NO))),
+    Target("hw UvmTreeEngine", UvmTreeEngine, {}, dict(params=(dict(max_pages=64), NO))),
+    Target("hw PredictorCore", HwPredictorCore, dict(params=PredictorParams(units=32)),
+           dict(params=(32, NO))),
 ]
 
 
