@@ -333,6 +333,9 @@ class HostMemory:
         check_int("cycle", cycle, 0)
         check_int("line_addr", line_addr, 0)
         check_int("beats", beats, 1)
+        self._request(cycle, line_addr, beats)
+
+    def _request(self, cycle: int, line_addr: int, beats: int) -> None:
         latency = self.latencies[self._requests % len(self.latencies)]
         self._requests += 1
         self._queue.append([cycle + latency, line_addr >> self.word_log2, beats])
@@ -363,6 +366,9 @@ class HostMemory:
     def present(self, cycle: int) -> int | None:
         """Data of the beat offered at ``cycle`` (valid high), or None when idle."""
         check_int("cycle", cycle, 0)
+        return self._present(cycle)
+
+    def _present(self, cycle: int) -> int | None:
         avail = self.next_beat()
         if avail is None or cycle < avail:
             return None
@@ -371,8 +377,11 @@ class HostMemory:
     def accept(self, cycle: int) -> None:
         """The beat offered at ``cycle`` was taken by the device."""
         check_int("cycle", cycle, 0)
-        if self.present(cycle) is None:
+        if self._present(cycle) is None:
             raise ValueError(f"cycle={cycle}: no beat is offered then")
+        self._accept(cycle)
+
+    def _accept(self, cycle: int) -> None:
         self._last_accept = cycle
         self._avail = None
         self._beats_done += 1
@@ -665,6 +674,7 @@ class PrefetchBuffer:
         li = ci = 0
         t = self.cycle
         host = self.host
+        ready = host.request_ready  # the host's fill_req.ready pattern (ready_for_request)
         while True:
             if until is not None:
                 if t >= until:
@@ -677,11 +687,11 @@ class PrefetchBuffer:
                 and not self.fill_queue
             ):
                 break
-            if self.fill_queue and self.fill_queue[0][0] <= t and host.ready_for_request(t):
+            if self.fill_queue and self.fill_queue[0][0] <= t and ready[t % len(ready)]:
                 _, addr = self.fill_queue.popleft()
-                host.request(t, addr, p.beats)
+                host._request(t, addr, p.beats)
                 out.fill_requests.append((t, addr))
-            beat = host.present(t) if self.inflight else None
+            beat = host._present(t) if self.inflight else None
             write_fire = False
             touch = None
             if li < len(lks) and lks[li].cycle == t:
@@ -698,7 +708,7 @@ class PrefetchBuffer:
             if touch is not None:
                 self._touch(*touch)
             if beat is not None and not write_fire:
-                host.accept(t)
+                host._accept(t)
                 self._fill_beat(beat)
             if ci < len(cfgs) and cfgs[ci].cycle == t:
                 self._configure(cfgs[ci])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from model.checks import check_instance, check_int
 from model.predictor.base import BlockFaults, Predictor, check_feedback
-from model.predictor.fixed import group_counts, group_mask
+from model.predictor.fixed import _group_counts, _group_mask
 
 GROUP = 16
 ENTRIES = 512
@@ -60,7 +60,7 @@ class DeadBlockFilter(Predictor):
         groups = -(-faults.num_pages // GROUP)
         keep = [not dead(self.live[(first + g) % ENTRIES], self.dead[(first + g) % ENTRIES])
                 for g in range(groups)]
-        return candidates & group_mask(keep, faults.num_pages, GROUP)
+        return candidates & _group_mask(keep, faults.num_pages, GROUP)
 
     @staticmethod
     def _count(table: list[int], other: list[int], index: int, amount: int) -> None:
@@ -78,7 +78,7 @@ class DeadBlockFilter(Predictor):
         first = self._first_region(block_start)
         for mask, table, other in ((useful, self.live, self.dead),
                                    (useless, self.dead, self.live)):
-            for g, count in enumerate(group_counts(mask, pages, GROUP)):
+            for g, count in enumerate(_group_counts(mask, pages, GROUP)):
                 if count:
                     self._count(table, other, (first + g) % ENTRIES, count)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from model.checks import check_instance, check_int, check_sequence
 from model.predictor.base import BlockFaults, Predictor
-from model.predictor.fixed import group_counts, group_mask
+from model.predictor.fixed import _group_counts, _group_mask
 
 GROUP = 16
 REACH = 8
@@ -27,6 +27,11 @@ def decay_scores(counts: list[int], reach: int = REACH, shift: int = SHIFT) -> l
     check_sequence("counts", counts, item=lambda name, v: check_int(name, v, 0))
     check_int("reach", reach, 0)
     check_int("shift", shift, reach)
+    return _scores(counts, reach, shift)
+
+
+def _scores(counts: list[int], reach: int, shift: int) -> list[int]:
+    """:func:`decay_scores` without the argument checks."""
     scores = []
     for b in range(len(counts)):
         total = 0
@@ -44,6 +49,6 @@ class DistanceDecay(Predictor):
 
     def prefetch(self, faults: BlockFaults) -> int:
         check_instance("faults", faults, BlockFaults)
-        counts = group_counts(faults.faulted, faults.num_pages, GROUP)
-        chosen = [score >= self.threshold for score in decay_scores(counts)]
-        return group_mask(chosen, faults.num_pages, GROUP) & ~faults.faulted & ~faults.resident
+        counts = _group_counts(faults.faulted, faults.num_pages, GROUP)
+        chosen = [score >= self.threshold for score in _scores(counts, REACH, SHIFT)]
+        return _group_mask(chosen, faults.num_pages, GROUP) & ~faults.faulted & ~faults.resident

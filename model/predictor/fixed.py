@@ -64,6 +64,11 @@ def group_counts(mask: int, pages: int, group: int = 16) -> list[int]:
     check_int("mask", mask, 0)
     check_int("pages", pages, 0)
     check_int("group", group, 1)
+    return _group_counts(mask, pages, group)
+
+
+def _group_counts(mask: int, pages: int, group: int) -> list[int]:
+    """:func:`group_counts` without the argument checks (for the policies' inner loops)."""
     full = (1 << group) - 1
     return [(mask >> start & full).bit_count() for start in range(0, pages, group)]
 
@@ -73,6 +78,11 @@ def group_mask(groups: list[bool], pages: int, group: int = 16) -> int:
     check_sequence("groups", groups, item=check_bool)
     check_int("pages", pages, 0)
     check_int("group", group, 1)
+    return _group_mask(groups, pages, group)
+
+
+def _group_mask(groups: list[bool], pages: int, group: int) -> int:
+    """:func:`group_mask` without the argument checks (for the policies' inner loops)."""
     out = 0
     for index, chosen in enumerate(groups):
         if chosen:

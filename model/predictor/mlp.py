@@ -44,7 +44,7 @@ from model.checks import (
 )
 from model.predictor.base import BlockFaults, Predictor, check_feedback
 from model.predictor.fixed import saturate
-from model.predictor.stride import ENTRIES, ENTRY_BYTES, StrideEntry, check_entries, update
+from model.predictor.stride import ENTRIES, ENTRY_BYTES, StrideEntry, _update, check_entries
 from model.predictor.window import window_mask
 
 INPUTS, HIDDEN, OUTPUTS = 8, 16, 3
@@ -179,7 +179,7 @@ class FeatureState:
         mask = faults.faulted
         while mask:
             bit = mask & -mask
-            update(entry, key, bit.bit_length() - 1)
+            _update(entry, key, bit.bit_length() - 1)
             mask ^= bit
         index = block % ACCURACY_ENTRIES
         seen = self.useful[index] + self.useless[index]

@@ -47,6 +47,11 @@ def update(entry: StrideEntry, key: int, unit: int) -> None:
     check_instance("entry", entry, StrideEntry)
     check_int("key", key, 0)
     check_int("unit", unit, 0)
+    _update(entry, key, unit)
+
+
+def _update(entry: StrideEntry, key: int, unit: int) -> None:
+    """:func:`update` without the argument checks (callers hold checked values)."""
     if entry.key != key:
         entry.key, entry.last, entry.stride, entry.confidence = key, unit, 0, 0
         return
@@ -85,7 +90,7 @@ class StridePrefetcher(Predictor):
         while mask:
             low = mask & -mask
             unit = low.bit_length() - 1
-            update(entry, key, unit)
+            _update(entry, key, unit)
             mask ^= low
         n = faults.num_pages
         if entry.confidence > CONFIDENT and entry.stride:
