@@ -18,6 +18,7 @@ from amaranth.lib import data, enum, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from model.checks import check_instance
 from model.prefetch_buffer import COUNTER_NAMES, PrefetchBufferParams
 
 __all__ = ["LookupKindShape", "PrefetchBuffer", "PrefetchBufferParams"]
@@ -93,7 +94,8 @@ class PrefetchBuffer(wiring.Component):
     """
 
     def __init__(self, params: PrefetchBufferParams | None = None):
-        self.params = p = params or PrefetchBufferParams()
+        p = params if params is not None else PrefetchBufferParams()
+        self.params = check_instance("params", p, PrefetchBufferParams)
         super().__init__({
             "lookup": In(stream.Signature(lookup_layout(p))),
             "result": Out(stream.Signature(result_layout(p))),

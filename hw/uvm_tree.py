@@ -32,6 +32,7 @@ from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
+from model.checks import check_instance
 from model.uvm_tree import (
     BIG_PAGE_PAGES,
     UvmTreeParams,
@@ -76,6 +77,7 @@ class UvmTreeEngine(wiring.Component):
 
     def __init__(self, params: UvmTreeParams | None = None):
         self.params = params if params is not None else UvmTreeParams()
+        check_instance("params", self.params, UvmTreeParams)
         super().__init__({
             "i": In(stream.Signature(request_layout(self.params))),
             "o": Out(stream.Signature(response_layout(self.params))),

@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-
-def _pow2(value: int) -> bool:
-    return value > 0 and value & (value - 1) == 0
+from model.checks import (
+    check_bool,
+    check_callable,
+    check_instance,
+    check_int,
+    check_optional_int,
+    check_pow2,
+    check_sequence,
+)
 
 
 class LookupKind(enum.IntEnum):
@@ -54,23 +60,16 @@ class PrefetchBufferParams:
     counter_width: int = 32
 
     def __post_init__(self):
-        if not (_pow2(self.line_bytes) and 64 <= self.line_bytes <= 4096):
-            raise ValueError(f"line_bytes={self.line_bytes}: must be a power of two in 64..4096")
-        if not (_pow2(self.sets) and self.sets <= 4096):
-            raise ValueError(f"sets={self.sets}: must be a power of two in 1..4096")
-        if not (_pow2(self.ways) and self.ways <= 32):
-            raise ValueError(f"ways={self.ways}: must be a power of two in 1..32 (true LRU)")
-        if not (_pow2(self.word_bytes) and self.word_bytes <= min(64, self.line_bytes)):
-            raise ValueError(f"word_bytes={self.word_bytes}: must be a power of two in 1..64")
-        if not (self.line_log2 + self.set_bits < self.addr_width <= 64):
-            raise ValueError(
-                f"addr_width={self.addr_width}: must exceed line and set index bits "
-                f"({self.line_log2 + self.set_bits}) and be at most 64"
-            )
-        if not 1 <= self.max_fills <= 64:
-            raise ValueError(f"max_fills={self.max_fills}: must be in 1..64")
-        if not (1 <= self.counter_width <= 64):
-            raise ValueError(f"counter_width={self.counter_width}: must be in 1..64")
+        for name in ("addr_width", "line_bytes", "sets", "ways", "word_bytes", "max_fills",
+                     "counter_width"):
+            check_int(name, getattr(self, name))
+        check_pow2("line_bytes", self.line_bytes, 64, 4096)
+        check_pow2("sets", self.sets, 1, 4096)
+        check_pow2("ways", self.ways, 1, 32)
+        check_pow2("word_bytes", self.word_bytes, 1, min(64, self.line_bytes))
+        check_int("addr_width", self.addr_width, self.line_log2 + self.set_bits + 1, 64)
+        check_int("max_fills", self.max_fills, 1, 64)
+        check_int("counter_width", self.counter_width, 1, 64)
 
     @property
     def capacity(self) -> int:
@@ -134,6 +133,13 @@ class Lookup:
     write: bool = False
     data: int = 0
 
+    def __post_init__(self):
+        check_int("cycle", self.cycle, 0)
+        check_int("addr", self.addr, 0)
+        check_int("length", self.length, 1)
+        check_bool("write", self.write)
+        check_int("data", self.data, 0)
+
 
 @dataclass(frozen=True)
 class PrefetchRequest:
@@ -141,6 +147,10 @@ class PrefetchRequest:
 
     cycle: int
     addr: int
+
+    def __post_init__(self):
+        check_int("cycle", self.cycle, 0)
+        check_int("addr", self.addr, 0)
 
 
 @dataclass(frozen=True)
@@ -150,6 +160,11 @@ class ConfigChange:
     cycle: int
     sets_log2: int
     ways: int
+
+    def __post_init__(self):
+        check_int("cycle", self.cycle, 0)
+        check_int("sets_log2", self.sets_log2, 0)
+        check_int("ways", self.ways, 1)
 
 
 class LookupResult(NamedTuple):
@@ -189,6 +204,10 @@ class Counters:
     late: int = 0
     misses: int = 0
 
+    def __post_init__(self):
+        for name in COUNTER_NAMES:
+            check_int(name, getattr(self, name), 0)
+
     def as_dict(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in COUNTER_NAMES}
 
@@ -225,6 +244,7 @@ def hash_word(index: int) -> int:
     """Host memory contents for simulations that need real but arbitrary data: a
     multiplicative hash of the word address in the low 64 bits and the address
     itself from bit 448 up (so every 64-byte word differs)."""
+    check_int("index", index, 0)
     return (index * 0x9E3779B97F4A7C15) & ((1 << 64) - 1) | (index << 448)
 
 
@@ -249,19 +269,20 @@ class HostMemory:
         gaps: Sequence[int] = (0,),
         request_ready: Sequence[bool] = (True,),
     ):
-        if not latencies or any(lat < 1 for lat in latencies):
-            raise ValueError(f"latencies={list(latencies)!r}: need at least one, each >= 1")
-        if not gaps or any(g < 0 for g in gaps):
-            raise ValueError(f"gaps={list(gaps)!r}: need at least one, each >= 0")
-        if not any(request_ready):
-            raise ValueError("request_ready: must be true in at least one cycle of the pattern")
-        self.request_ready = [bool(r) for r in request_ready]
+        check_pow2("word_bytes", word_bytes, 1, 64)
+        if init is not None:
+            check_callable("init", init)
+        self.latencies = check_sequence(
+            "latencies", latencies, min_len=1, item=lambda n, v: check_int(n, v, 1))
+        self.gaps = check_sequence("gaps", gaps, min_len=1, item=lambda n, v: check_int(n, v, 0))
+        self.request_ready = check_sequence("request_ready", request_ready, min_len=1,
+                                            item=check_bool)
+        if not any(self.request_ready):
+            raise ValueError("request_ready must be true in at least one cycle of the pattern")
         self.word_bytes = word_bytes
         self.word_log2 = word_bytes.bit_length() - 1
         self.init = init or (lambda index: 0)
         self.mask = (1 << (8 * word_bytes)) - 1
-        self.latencies = list(latencies)
-        self.gaps = list(gaps)
         self.words: dict[int, int] = {}
         self._queue: deque[list[int]] = deque()  # [first_cycle, word_base, beats]
         self._requests = 0
@@ -272,30 +293,49 @@ class HostMemory:
 
     def read_word(self, index: int) -> int:
         """Contents of word ``index`` (byte address ``index * word_bytes``)."""
+        check_int("index", index, 0)
+        return self._read_word(index)
+
+    def _read_word(self, index: int) -> int:
         word = self.words.get(index)
         return self.init(index) & self.mask if word is None else word
 
     def read_bytes(self, addr: int, length: int) -> bytes:
         """``length`` bytes from byte address ``addr`` (any alignment)."""
+        check_int("addr", addr, 0)
+        check_int("length", length, 0)
         out = bytearray()
         for a in range(addr, addr + length):
-            word = self.read_word(a >> self.word_log2)
+            word = self._read_word(a >> self.word_log2)
             out.append((word >> (8 * (a % self.word_bytes))) & 0xFF)
         return bytes(out)
 
     def write(self, addr: int, length: int, data: int) -> None:
         """Write lanes [addr % word_bytes, +length) of the lane-aligned word ``data``."""
+        check_int("addr", addr, 0)
+        check_int("length", length, 1, self.word_bytes - addr % self.word_bytes)
+        check_int("data", data, 0, self.mask)
+        self._write(addr, length, data)
+
+    def _write(self, addr: int, length: int, data: int) -> None:
         index = addr >> self.word_log2
         mask = ((1 << (8 * length)) - 1) << (8 * (addr % self.word_bytes))
-        old = self.read_word(index)
+        old = self._read_word(index)
         self.words[index] = (old & ~mask) | (data & mask)
 
     def ready_for_request(self, cycle: int) -> bool:
         """``fill_req.ready`` at ``cycle``: ``request_ready[cycle % len(request_ready)]``."""
+        check_int("cycle", cycle, 0)
         return self.request_ready[cycle % len(self.request_ready)]
 
     def request(self, cycle: int, line_addr: int, beats: int) -> None:
         """A fill request for the line at byte ``line_addr`` was handshaken at ``cycle``."""
+        check_int("cycle", cycle, 0)
+        check_int("line_addr", line_addr, 0)
+        check_int("beats", beats, 1)
+        self._request(cycle, line_addr, beats)
+
+    def _request(self, cycle: int, line_addr: int, beats: int) -> None:
         latency = self.latencies[self._requests % len(self.latencies)]
         self._requests += 1
         self._queue.append([cycle + latency, line_addr >> self.word_log2, beats])
@@ -325,13 +365,23 @@ class HostMemory:
 
     def present(self, cycle: int) -> int | None:
         """Data of the beat offered at ``cycle`` (valid high), or None when idle."""
+        check_int("cycle", cycle, 0)
+        return self._present(cycle)
+
+    def _present(self, cycle: int) -> int | None:
         avail = self.next_beat()
         if avail is None or cycle < avail:
             return None
-        return self.read_word(self._queue[0][1] + self._beat)
+        return self._read_word(self._queue[0][1] + self._beat)
 
     def accept(self, cycle: int) -> None:
         """The beat offered at ``cycle`` was taken by the device."""
+        check_int("cycle", cycle, 0)
+        if self._present(cycle) is None:
+            raise ValueError(f"cycle={cycle}: no beat is offered then")
+        self._accept(cycle)
+
+    def _accept(self, cycle: int) -> None:
         self._last_accept = cycle
         self._avail = None
         self._beats_done += 1
@@ -348,6 +398,8 @@ class PrefetchBuffer:
     """
 
     def __init__(self, params: PrefetchBufferParams, host: HostMemory):
+        check_instance("params", params, PrefetchBufferParams)
+        check_instance("host", host, HostMemory)
         if host.word_bytes != params.word_bytes:
             raise ValueError(
                 f"host word_bytes={host.word_bytes} differs from params {params.word_bytes}"
@@ -410,18 +462,25 @@ class PrefetchBuffer:
                     best = w
         return best
 
-    def _check_lookup(self, lk: Lookup) -> None:
+    def _check_lookup(self, name: str, lk: Lookup) -> None:
         p = self.p
         if not 0 <= lk.addr < (1 << p.addr_width):
-            raise ValueError(f"lookup addr={lk.addr:#x} does not fit addr_width={p.addr_width}")
+            raise ValueError(f"{name}: addr={lk.addr:#x} does not fit addr_width={p.addr_width}")
         offset = lk.addr % p.word_bytes
         if not (1 <= lk.length and offset + lk.length <= p.word_bytes):
             raise ValueError(
-                f"lookup at {lk.addr:#x}: length={lk.length} must be >= 1 and stay inside "
+                f"{name}: length={lk.length} at {lk.addr:#x} must be >= 1 and stay inside "
                 f"one {p.word_bytes}-byte word"
             )
         if not 0 <= lk.data < (1 << (8 * p.word_bytes)):
-            raise ValueError(f"lookup data={lk.data:#x} wider than {p.word_bytes} bytes")
+            raise ValueError(f"{name}: data={lk.data:#x} wider than {p.word_bytes} bytes")
+
+    def _check_config(self, name: str, cfg: ConfigChange) -> None:
+        p = self.p
+        if not 0 <= cfg.sets_log2 <= p.set_bits:
+            raise ValueError(f"{name}: sets_log2={cfg.sets_log2} must be in 0..{p.set_bits}")
+        if not 1 <= cfg.ways <= p.ways:
+            raise ValueError(f"{name}: ways={cfg.ways} must be in 1..{p.ways}")
 
     # -- one cycle ---------------------------------------------------------------------------
 
@@ -434,7 +493,7 @@ class PrefetchBuffer:
         data = 0
         c = self.counters
         if lk.write:
-            self.host.write(lk.addr, lk.length, lk.data)
+            self.host._write(lk.addr, lk.length, lk.data)
         if w is None:
             kind = LookupKind.MISS
             c.misses += 1
@@ -506,10 +565,6 @@ class PrefetchBuffer:
 
     def _configure(self, cfg: ConfigChange) -> None:
         p = self.p
-        if not 0 <= cfg.sets_log2 <= p.set_bits:
-            raise ValueError(f"config sets_log2={cfg.sets_log2}: must be in 0..{p.set_bits}")
-        if not 1 <= cfg.ways <= p.ways:
-            raise ValueError(f"config ways={cfg.ways}: must be in 1..{p.ways}")
         all_sets = cfg.sets_log2 != self.sets_log2
         for e in range(p.sets * p.ways):
             if all_sets or e % p.ways >= cfg.ways:
@@ -522,6 +577,7 @@ class PrefetchBuffer:
 
     def present(self, line: int) -> bool:
         """True when a lookup of ``line`` (a line number) now would hit or be late."""
+        check_int("line", line, 0)
         e = self._entry_of.get(line)
         if e is None or not (self.valid[e] or self.pending[e]):
             return False
@@ -529,6 +585,8 @@ class PrefetchBuffer:
 
     def present_mask(self, first_line: int, count: int) -> int:
         """Bit i set when line ``first_line + i`` is present (valid or filling), i < count."""
+        check_int("first_line", first_line, 0)
+        check_int("count", count, 0)
         mask = 0
         for i in range(count):
             if first_line + i in self._entry_of and self.present(first_line + i):
@@ -567,46 +625,56 @@ class PrefetchBuffer:
 
     def run(
         self,
-        lookups: Iterable[Lookup] = (),
-        prefetches: Iterable[PrefetchRequest] = (),
-        configs: Iterable[ConfigChange] = (),
+        lookups: Sequence[Lookup] = (),
+        prefetches: Sequence[PrefetchRequest] = (),
+        configs: Sequence[ConfigChange] = (),
         *,
         until: int | None = None,
     ) -> RunResult:
         """Simulate from ``self.cycle`` until every input is consumed and fills have landed.
 
-        With ``until`` the run stops before that cycle instead (prefetches not
-        yet accepted are then discarded). Raises ValueError on out-of-order or
-        malformed inputs.
+        With ``until`` (>= ``self.cycle``) the run stops before that cycle instead
+        (prefetches not yet accepted are then discarded). Inputs are lists or
+        tuples of their classes; TypeError for another type, ValueError for
+        out-of-order or malformed inputs.
         """
         p = self.p
-        lks = list(lookups)
-        pfs = deque(prefetches)
-        cfgs = list(configs)
+        lks = check_sequence("lookups", lookups,
+                             item=lambda n, v: check_instance(n, v, Lookup))
+        pfs = deque(check_sequence("prefetches", prefetches,
+                                   item=lambda n, v: check_instance(n, v, PrefetchRequest)))
+        cfgs = check_sequence("configs", configs,
+                              item=lambda n, v: check_instance(n, v, ConfigChange))
+        check_optional_int("until", until, self.cycle)
         previous = self.cycle - 1
-        for lk in lks:
+        for i, lk in enumerate(lks):
             if lk.cycle <= previous:
-                raise ValueError(f"lookup at cycle {lk.cycle}: cycles must increase")
-            self._check_lookup(lk)
+                raise ValueError(f"lookups[{i}]: cycle {lk.cycle} must be above {previous} "
+                                 "(cycles increase, from the buffer's cycle on)")
+            self._check_lookup(f"lookups[{i}]", lk)
             previous = lk.cycle
         previous = self.cycle - 1
-        for cfg in cfgs:
+        for i, cfg in enumerate(cfgs):
             if cfg.cycle <= previous:
-                raise ValueError(f"config at cycle {cfg.cycle}: cycles must increase")
+                raise ValueError(f"configs[{i}]: cycle {cfg.cycle} must be above {previous} "
+                                 "(cycles increase, from the buffer's cycle on)")
+            self._check_config(f"configs[{i}]", cfg)
             previous = cfg.cycle
         previous = self.cycle
-        for pf in pfs:
+        for i, pf in enumerate(pfs):
             if pf.cycle < previous:
-                raise ValueError(f"prefetch at cycle {pf.cycle}: offers must not go back in time")
+                raise ValueError(f"prefetches[{i}]: cycle {pf.cycle} must be at least "
+                                 f"{previous} (offers do not go back in time)")
             if not 0 <= pf.addr < (1 << p.addr_width):
                 raise ValueError(
-                    f"prefetch addr={pf.addr:#x} does not fit addr_width={p.addr_width}"
+                    f"prefetches[{i}]: addr={pf.addr:#x} does not fit addr_width={p.addr_width}"
                 )
             previous = pf.cycle
         out = RunResult()
         li = ci = 0
         t = self.cycle
         host = self.host
+        ready = host.request_ready  # the host's fill_req.ready pattern (ready_for_request)
         while True:
             if until is not None:
                 if t >= until:
@@ -619,11 +687,11 @@ class PrefetchBuffer:
                 and not self.fill_queue
             ):
                 break
-            if self.fill_queue and self.fill_queue[0][0] <= t and host.ready_for_request(t):
+            if self.fill_queue and self.fill_queue[0][0] <= t and ready[t % len(ready)]:
                 _, addr = self.fill_queue.popleft()
-                host.request(t, addr, p.beats)
+                host._request(t, addr, p.beats)
                 out.fill_requests.append((t, addr))
-            beat = host.present(t) if self.inflight else None
+            beat = host._present(t) if self.inflight else None
             write_fire = False
             touch = None
             if li < len(lks) and lks[li].cycle == t:
@@ -640,7 +708,7 @@ class PrefetchBuffer:
             if touch is not None:
                 self._touch(*touch)
             if beat is not None and not write_fire:
-                host.accept(t)
+                host._accept(t)
                 self._fill_beat(beat)
             if ci < len(cfgs) and cfgs[ci].cycle == t:
                 self._configure(cfgs[ci])

@@ -22,6 +22,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from model.checks import check_instance, check_int
+
 RECORD_FIELDS: tuple[tuple[str, int], ...] = (
     ("start", 64),
     ("size", 32),
@@ -57,16 +59,10 @@ MAX_START = (1 << FIELD_WIDTH["start"]) - 1
 MAX_TAG = (1 << FIELD_WIDTH["tag"]) - 1
 
 
-def _check_range(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"record field {name!r} must be an int, got {type(value).__name__}")
-    if not low <= value <= high:
-        raise ValueError(f"record field {name!r} = {value} is outside {low}..{high}")
-
-
 @dataclass(frozen=True)
 class Record:
-    """One aggregated record; construction validates every field."""
+    """One aggregated record; construction validates every field (TypeError for a
+    wrong type, ValueError for a wrong value); ``reason`` may be given as its int."""
 
     start: int
     size: int
@@ -75,15 +71,17 @@ class Record:
     reason: CloseReason
 
     def __post_init__(self) -> None:
-        _check_range("start", self.start, 0, MAX_START)
-        _check_range("size", self.size, 1, MAX_SIZE)
-        _check_range("count", self.count, 1, MAX_COUNT)
-        _check_range("tag", self.tag, 0, MAX_TAG)
+        check_int("start", self.start, 0, MAX_START)
+        check_int("size", self.size, 1, MAX_SIZE)
+        check_int("count", self.count, 1, MAX_COUNT)
+        check_int("tag", self.tag, 0, MAX_TAG)
+        check_int("reason", self.reason)
         try:
             reason = CloseReason(self.reason)
         except ValueError:
+            known = ", ".join(f"{r.value} {r.name}" for r in CloseReason)
             raise ValueError(
-                f"record field 'reason' = {self.reason!r} is not a CloseReason"
+                f"reason must be a CloseReason ({known}), got {self.reason!r}"
             ) from None
         object.__setattr__(self, "reason", reason)
 
@@ -106,22 +104,27 @@ class Record:
 
     @classmethod
     def unpack(cls, value: int) -> Record:
-        """Decode a 128-bit integer; reserved bits set or a bad field raise ValueError."""
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"packed record must be an int, got {type(value).__name__}")
+        """Decode a 128-bit integer: TypeError for another type, ValueError when reserved
+        bits are set or a field is malformed."""
+        check_int("value", value)
         if not 0 <= value < 1 << RECORD_BITS:
-            raise ValueError(f"packed record {value:#x} does not fit in {RECORD_BITS} bits")
+            raise ValueError(
+                f"value: packed record {value:#x} does not fit in {RECORD_BITS} bits"
+            )
         fields = {
             name: (value >> FIELD_OFFSET[name]) & ((1 << width) - 1)
             for name, width in RECORD_FIELDS
         }
         if fields.pop("reserved"):
-            raise ValueError("record field 'reserved' must be zero")
+            raise ValueError("value: record field reserved must be zero")
         return cls(**fields)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Record:
         """Decode 16 little-endian bytes."""
+        check_instance("data", data, (bytes, bytearray))
         if len(data) != RECORD_BYTES:
-            raise ValueError(f"packed record must be {RECORD_BYTES} bytes, got {len(data)}")
+            raise ValueError(
+                f"data: packed record must be {RECORD_BYTES} bytes, got {len(data)}"
+            )
         return cls.unpack(int.from_bytes(data, "little"))

@@ -18,8 +18,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model.checks import (
+    check_instance,
+    check_int,
+    check_mask,
+    check_real,
+    check_sequence,
+)
 from model.predictor.base import BlockFaults
-from model.predictor.mlp import HIDDEN, HIDDEN_MAX, INPUTS, OUTPUTS, MlpWeights, decide
+from model.predictor.mlp import (
+    HIDDEN,
+    HIDDEN_MAX,
+    INPUTS,
+    OUTPUTS,
+    MlpWeights,
+    check_features,
+    decide,
+)
 
 OFFSET_UNIT = 64  # the float outputs are offsets / 64
 EDGE_MARGIN = 64  # targets that reach the block's edge are pushed past it by this
@@ -35,11 +50,17 @@ class Example:
     faults: BlockFaults
     future: int
 
+    def __post_init__(self):
+        check_features(self.features)
+        check_instance("faults", self.faults, BlockFaults)
+        check_mask("future", self.future, self.faults.num_pages)
+
 
 def labels(example: Example) -> tuple[float, float, float]:
     """(start, end, confident) targets: the span of the units the future uses that are
     neither faulted nor resident, relative to the faulted span; confident when at
     least 80 % of the span's new units get used (an empty future: confident, empty)."""
+    check_instance("example", example, Example)
     f = example.faults
     n = f.num_pages
     low = (f.faulted & -f.faulted).bit_length() - 1
@@ -62,21 +83,40 @@ def labels(example: Example) -> tuple[float, float, float]:
 
 @dataclass
 class FloatMlp:
+    """The float network: ``w1`` INPUTS x HIDDEN, ``b1`` HIDDEN, ``w2`` HIDDEN x OUTPUTS,
+    ``b2`` OUTPUTS (numpy arrays of those shapes)."""
+
     w1: np.ndarray
     b1: np.ndarray
     w2: np.ndarray
     b2: np.ndarray
 
+    def __post_init__(self):
+        for name, shape in (("w1", (INPUTS, HIDDEN)), ("b1", (HIDDEN,)),
+                            ("w2", (HIDDEN, OUTPUTS)), ("b2", (OUTPUTS,))):
+            value = check_instance(name, getattr(self, name), np.ndarray)
+            if value.shape != shape:
+                raise ValueError(f"{name} must have shape {shape}, got {value.shape}")
+
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """Float outputs for integer features x (rows of 8)."""
+        check_instance("x", x, np.ndarray)
+        if x.ndim != 2 or x.shape[1] != INPUTS:
+            raise ValueError(f"x must have shape (rows, {INPUTS}), got {x.shape}")
         hidden = np.maximum(x / 256.0 @ self.w1 + self.b1, 0.0)
         return hidden @ self.w2 + self.b2
 
     def answer(self, features: list[int]) -> tuple[int, int, bool]:
         """(start, end, confident) as the float network decides."""
+        check_features(features)
         out = self.outputs(np.array([features], dtype=np.float64))[0]
         return (math.floor(out[0] * OFFSET_UNIT), math.floor(out[1] * OFFSET_UNIT),
                 bool(out[2] > LN4))
+
+
+def _check_examples(examples, min_len: int = 0) -> None:
+    check_sequence("examples", examples, min_len=min_len,
+                   item=lambda name, e: check_instance(name, e, Example))
 
 
 def _grid(values: np.ndarray, exponent: int, limit: int = 127) -> np.ndarray:
@@ -93,8 +133,12 @@ def fit(examples: list[Example], *, seed: int = 1, epochs: int = 200, snapped_ep
     the rounding unchanged), and the network returned has its weights on those grids:
     the int8 network then differs from it only by rounding activations.
     """
-    if not examples:
-        raise ValueError("no training examples")
+    _check_examples(examples, min_len=1)
+    check_int("seed", seed, 0)
+    check_int("epochs", epochs, 0)
+    check_int("snapped_epochs", snapped_epochs, 0)
+    check_int("batch", batch, 1)
+    check_real("rate", rate, 0, lo_open=True)
     rng = np.random.default_rng(seed)
     x = np.array([e.features for e in examples], dtype=np.float64) / 256.0
     y = np.array([labels(e) for e in examples], dtype=np.float64)
@@ -151,6 +195,10 @@ def _exponent(values: np.ndarray, limit: int = 127) -> int:
 def quantize(model: FloatMlp, examples: list[Example], meta: dict | None = None) -> MlpWeights:
     """int8 weights at power-of-two scales (module doc); ``examples`` size the hidden
     shift so the hidden layer of the training data fits its 16 bits."""
+    check_instance("model", model, FloatMlp)
+    _check_examples(examples, min_len=1)
+    if meta is not None:
+        check_instance("meta", meta, dict)
     a = _exponent(model.w1)
     w1 = np.clip(np.round(model.w1 * 2.0**a), -128, 127).astype(int)
     b1 = np.round(model.b1 * 256 * 2.0**a).astype(int)
@@ -175,6 +223,9 @@ def quantize(model: FloatMlp, examples: list[Example], meta: dict | None = None)
 def agreement(model: FloatMlp, weights: MlpWeights, examples: list[Example]) -> dict:
     """How often the quantized network takes the float network's decision: the same gate
     and, when confident, the same prefetch mask."""
+    check_instance("model", model, FloatMlp)
+    check_instance("weights", weights, MlpWeights)
+    _check_examples(examples)
     same_gate = same_mask = 0
     for e in examples:
         fs, fe, fc = model.answer(e.features)

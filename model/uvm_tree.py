@@ -18,6 +18,16 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from model.checks import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_mask,
+    check_pow2,
+    check_tuple,
+)
+
 PAGE_SIZE = 4096
 BIG_PAGE_SIZE = 64 * 1024
 BIG_PAGE_PAGES = BIG_PAGE_SIZE // PAGE_SIZE  # 16
@@ -44,6 +54,11 @@ class HintResult:
     hint: bool
     migrations_after: int
 
+    def __post_init__(self):
+        check_mask("prefetch", self.prefetch, PAGES_PER_BLOCK)
+        check_bool("hint", self.hint)
+        check_int("migrations_after", self.migrations_after, 0, (1 << COUNTER_BITS) - 1)
+
 
 @dataclass(frozen=True)
 class UvmTreeParams:
@@ -64,12 +79,9 @@ class UvmTreeParams:
     hmm: bool = False
 
     def __post_init__(self):
-        m = self.max_pages
-        if not isinstance(m, int) or m < 32 or m > PAGES_PER_BLOCK or m & (m - 1):
-            raise ValueError(f"max_pages must be a power of two in 32..512, got {m!r}")
-        for name in ("pipelined", "hmm"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        check_pow2("max_pages", self.max_pages, 32, PAGES_PER_BLOCK)
+        check_bool("pipelined", self.pipelined)
+        check_bool("hmm", self.hmm)
 
     @property
     def latency(self) -> int:
@@ -241,67 +253,50 @@ def _compute_prefetch_mask(faulted_region, max_region, tree, faulted, threshold)
 # validation
 
 
-def _check_int(name: str, value, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
-    return value
-
-
-def _check_mask(name: str, value, num_pages: int, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int page mask, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must not be negative")
-    if value >> num_pages:
-        raise ValueError(
-            f"{name} has bits at or beyond num_pages={num_pages} "
-            f"(highest bit {value.bit_length() - 1})"
-        )
+def _check_optional_mask(name: str, value, num_pages: int) -> None:
+    if value is not None:
+        check_mask(name, value, num_pages)
 
 
 def _check_region(name: str, region, num_pages: int) -> tuple[int, int]:
-    if not isinstance(region, tuple | list) or len(region) != 2:
-        raise ValueError(f"{name} must be a (first, outer) pair, got {region!r}")
-    first, outer = region
-    for value in region:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must hold ints, got {region!r}")
+    first, outer = check_tuple(name, region, 2)
+    check_int(f"{name}[0]", first)
+    check_int(f"{name}[1]", outer)
     if not 0 <= first < outer <= num_pages:
         raise ValueError(
-            f"{name}={tuple(region)} must satisfy 0 <= first < outer <= num_pages={num_pages}"
+            f"{name}={region} must satisfy 0 <= first < outer <= num_pages={num_pages}"
         )
-    return (first, outer)
+    return region
 
 
 def _validate(block_start, num_pages, faulted, faulted_region, resident, thrashing, max_region,
-              preferred, cpu_mapped, threshold, min_faults, migrations_before, first_touch):
-    _check_int("num_pages", num_pages, 1, PAGES_PER_BLOCK)
-    _check_int("block_start", block_start, 0, (1 << 64) - 1)
+              preferred, cpu_mapped, threshold, min_faults, migrations_before, first_touch,
+              dest_cpu, same_dest, enabled):
+    check_int("num_pages", num_pages, 1, PAGES_PER_BLOCK)
+    check_int("block_start", block_start, 0, (1 << 64) - 1)
     if block_start % PAGE_SIZE:
         raise ValueError(f"block_start={block_start:#x} is not 4 KiB aligned")
     if block_start % VA_BLOCK_SIZE + num_pages * PAGE_SIZE > VA_BLOCK_SIZE:
         raise ValueError(
             f"block_start={block_start:#x} with num_pages={num_pages} crosses a 2 MiB boundary"
         )
-    _check_mask("faulted", faulted, num_pages, False)
-    _check_mask("resident", resident, num_pages, True)
-    _check_mask("thrashing", thrashing, num_pages, True)
-    _check_mask("cpu_mapped", cpu_mapped, num_pages, False)
+    check_mask("faulted", faulted, num_pages)
+    _check_optional_mask("resident", resident, num_pages)
+    _check_optional_mask("thrashing", thrashing, num_pages)
+    check_mask("cpu_mapped", cpu_mapped, num_pages)
     fr = _check_region("faulted_region", faulted_region, num_pages)
     mr = None
     if max_region is not None:
         mr = _check_region("max_region", max_region, num_pages)
         if not (mr[0] <= fr[0] and fr[1] <= mr[1]):
             raise ValueError(f"faulted_region={fr} must lie inside max_region={mr}")
-    _check_int("threshold", threshold, 1, 100)
-    _check_int("min_faults", min_faults, 1, MIN_FAULTS_MAX)
-    _check_int("migrations_before", migrations_before, 0, (1 << COUNTER_BITS) - 1)
-    if preferred not in PREFERRED:
-        raise ValueError(f"preferred must be one of {PREFERRED}, got {preferred!r}")
+    check_int("threshold", threshold, 1, 100)
+    check_int("min_faults", min_faults, 1, MIN_FAULTS_MAX)
+    check_int("migrations_before", migrations_before, 0, (1 << COUNTER_BITS) - 1)
+    check_choice("preferred", preferred, PREFERRED)
+    for name, flag in (("first_touch", first_touch), ("dest_cpu", dest_cpu),
+                       ("same_dest", same_dest), ("enabled", enabled)):
+        check_bool(name, flag)
     if first_touch and resident:
         raise ValueError("resident must be empty when first_touch (the block is resident nowhere)")
     return fr, mr
@@ -320,11 +315,11 @@ def prefetch_hint(*, block_start: int, num_pages: int, faulted: int,
                   enabled: bool = True) -> HintResult:
     """uvm_perf_prefetch_get_hint_va_block for one block and one batch (see module doc).
 
-    Raises ValueError naming the offending argument.
+    Raises TypeError (a wrong type) or ValueError (a wrong value) naming the argument.
     """
     fr, mr = _validate(block_start, num_pages, faulted, faulted_region, resident, thrashing,
                        max_region, preferred, cpu_mapped, threshold, min_faults,
-                       migrations_before, first_touch)
+                       migrations_before, first_touch, dest_cpu, same_dest, enabled)
     if not enabled:
         # uvm_perf_prefetch_enabled() is false: return before prenotify, counter untouched.
         return HintResult(0, False, migrations_before)
@@ -373,8 +368,16 @@ def engine_reference(*, block_start: int, num_pages: int, faulted: int,
     no ancestor passes and it holds an eligible faulted page; the mask is the
     union of the selected nodes, minus the leaves the driver's clamp drops:
     a node starting below leaf ``clamp = offset - R.first`` (when positive)
-    begins at leaf ``offset + clamp`` (docs/uvm_tree.md, behaviour 1).
+    begins at leaf ``offset + clamp`` (docs/uvm_tree.md, behaviour 1). Arguments
+    are checked as :func:`prefetch_hint` checks them; ``max_pages`` is a power of
+    two in 32..512 and the block lies inside one ``max_pages``-aligned window.
     """
+    _validate(block_start, num_pages, faulted, faulted_region, resident, thrashing, max_region,
+              preferred, cpu_mapped, threshold, min_faults, migrations_before, first_touch,
+              dest_cpu, same_dest, enabled)
+    check_pow2("max_pages", max_pages, 32, PAGES_PER_BLOCK)
+    if block_start // PAGE_SIZE % max_pages + num_pages > max_pages:
+        raise ValueError(f"block_start/num_pages: the block leaves its {max_pages}-page window")
     if not enabled:
         return HintResult(0, False, migrations_before)
     resident = resident or 0
@@ -477,6 +480,9 @@ def random_batch(rng: random.Random, max_pages: int = PAGES_PER_BLOCK,
     ``hmm`` a random ``max_region`` is added (an HMM block): close around the
     faults, anywhere around them, or anywhere with faults left outside it.
     """
+    check_instance("rng", rng, random.Random)
+    check_pow2("max_pages", max_pages, 32, PAGES_PER_BLOCK)
+    check_bool("hmm", hmm)
     shape = rng.random()
     if shape < 0.15:
         n = rng.randint(1, min(40, max_pages))
@@ -548,6 +554,7 @@ def request_fields(params: UvmTreeParams) -> list[tuple[str, int]]:
     ``region_outer`` (the prefetch region: ``max_region``, or 0 and
     ``num_pages`` for a regular block) and ``hmm`` (1: an HMM block).
     """
+    check_instance("params", params, UvmTreeParams)
     w, ib = params.max_pages, params.index_bits
     fields = [
         ("faulted", w), ("resident", w), ("thrashing", w),
@@ -563,6 +570,7 @@ def request_fields(params: UvmTreeParams) -> list[tuple[str, int]]:
 
 def response_fields(params: UvmTreeParams) -> list[tuple[str, int]]:
     """Fields of the engine's response, packed from bit 0 in this order."""
+    check_instance("params", params, UvmTreeParams)
     return [("prefetch", params.max_pages), ("hint", 1), ("migrations_after", COUNTER_BITS)]
 
 
@@ -588,11 +596,12 @@ def _unpack(fields, word: int) -> dict:
 def request_values(batch: dict, params: UvmTreeParams) -> dict:
     """Field values of the engine request for a ``prefetch_hint`` keyword batch.
 
-    Raises ValueError for what the engine cannot take: a ``max_region`` when it
-    was built without ``hmm``, or a block outside one ``max_pages``-aligned window.
+    Raises TypeError / ValueError as :func:`prefetch_hint` does, and ValueError
+    for what the engine cannot take: a ``max_region`` when it was built without
+    ``hmm``, or a block outside one ``max_pages``-aligned window.
     """
-    if not isinstance(params, UvmTreeParams):
-        raise ValueError(f"params must be a UvmTreeParams, got {params!r}")
+    check_instance("batch", batch, dict)
+    check_instance("params", params, UvmTreeParams)
     max_pages = params.max_pages
     args = dict(batch)
     region = args.get("max_region")
@@ -631,6 +640,8 @@ def pack_request(batch: dict, params: UvmTreeParams) -> int:
 
 def unpack_response(word: int, params: UvmTreeParams) -> HintResult:
     """HintResult from the engine's response word."""
+    check_instance("params", params, UvmTreeParams)
+    check_int("word", word, 0, (1 << sum(w for _, w in response_fields(params))) - 1)
     v = _unpack(response_fields(params), word)
     return HintResult(v["prefetch"], bool(v["hint"]), v["migrations_after"])
 
@@ -641,6 +652,7 @@ def full_node_thresholds(levels: int) -> list[list[int]]:
     A node of 2**k pages passes when count * 100 > 2**k * threshold, i.e. when
     count > this value (the engine compares against the table, no divider).
     """
+    check_int("levels", levels, 1, 64)
     return [[(t << k) // 100 for k in range(levels)] for t in range(128)]
 
 
@@ -650,8 +662,7 @@ def reciprocal_of_100(max_value: int) -> tuple[int, int]:
     The engine divides a cut node's ``size * threshold`` by 100 this way (the
     smallest shift that is exact over the range; checked exhaustively).
     """
-    if not isinstance(max_value, int) or not 0 <= max_value < 1 << 20:
-        raise ValueError(f"max_value must be an int in 0..{(1 << 20) - 1}, got {max_value!r}")
+    check_int("max_value", max_value, 0, (1 << 20) - 1)
     for shift in range(1, 40):
         multiplier = -(-(1 << shift) // 100)
         if all((x * multiplier) >> shift == x // 100 for x in range(max_value + 1)):
@@ -663,6 +674,7 @@ def directed_batches(max_pages: int = PAGES_PER_BLOCK) -> list[dict]:
     """Corner batches for the engine benches: every big-page misalignment with
     blocks just long enough or too short for a big page, one-page and full
     blocks, the clamp corners, thresholds 1 and 100, CPU destination, first touch."""
+    check_pow2("max_pages", max_pages, 32, PAGES_PER_BLOCK)
     base = 3 * VA_BLOCK_SIZE
     out = []
 
@@ -708,6 +720,7 @@ def directed_hmm_batches(max_pages: int = PAGES_PER_BLOCK) -> list[dict]:
     big pages), faults at the region's ends and outside it, thrashing, the
     clamp corner (a node starting below ``offset - region_first``), the
     skipped CPU-mapped filter and first touch."""
+    check_pow2("max_pages", max_pages, 32, PAGES_PER_BLOCK)
     base = 5 * VA_BLOCK_SIZE
     out = []
 
@@ -743,6 +756,7 @@ def directed_hmm_batches(max_pages: int = PAGES_PER_BLOCK) -> list[dict]:
 def engine_directed_batches(params: UvmTreeParams) -> list[dict]:
     """The directed corners an engine built with ``params`` takes: the regular
     corners, and the HMM corners too when it is built with ``hmm``."""
+    check_instance("params", params, UvmTreeParams)
     batches = directed_batches(params.max_pages)
     if params.hmm:
         batches += directed_hmm_batches(params.max_pages)
@@ -752,5 +766,7 @@ def engine_directed_batches(params: UvmTreeParams) -> list[dict]:
 def engine_random_batch(rng: random.Random, params: UvmTreeParams) -> dict:
     """A random batch an engine built with ``params`` takes; half of them are HMM
     blocks when it is built with ``hmm``."""
+    check_instance("rng", rng, random.Random)
+    check_instance("params", params, UvmTreeParams)
     hmm = params.hmm and rng.random() < 0.5
     return random_batch(rng, params.max_pages, hmm=hmm)

@@ -218,7 +218,7 @@ def test_weights_file_round_trip_and_refusals(tmp_path):
     path.write_text("{}")
     with pytest.raises(ValueError, match="not a dmaprefetch-mlp"):
         MlpWeights.load(path)
-    with pytest.raises(ValueError, match="w1 holds 200"):
+    with pytest.raises(ValueError, match=r"w1\[0\]\[0\] must be in -128..127, got 200"):
         weights(w1=((200,) * HIDDEN,) + ((0,) * HIDDEN,) * (INPUTS - 1))
     with pytest.raises(ValueError, match="s2"):
         weights(s2=40)

@@ -45,15 +45,18 @@ def test_amaranth_layout_matches_model():
         ("reason", 120, 3), ("reserved", 123, 5)]
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("start", -1), ("start", MAX_START + 1), ("size", 0), ("size", MAX_SIZE + 1),
-    ("count", 0), ("count", MAX_COUNT + 1), ("tag", -1), ("tag", MAX_TAG + 1),
-    ("reason", 0), ("reason", 6), ("start", 1.5), ("tag", True),
+@pytest.mark.parametrize(("field", "value", "error"), [
+    ("start", -1, ValueError), ("start", MAX_START + 1, ValueError), ("size", 0, ValueError),
+    ("size", MAX_SIZE + 1, ValueError), ("count", 0, ValueError),
+    ("count", MAX_COUNT + 1, ValueError), ("tag", -1, ValueError),
+    ("tag", MAX_TAG + 1, ValueError), ("reason", 0, ValueError), ("reason", 6, ValueError),
+    ("start", 1.5, TypeError), ("tag", True, TypeError), ("reason", True, TypeError),
+    ("reason", "WINDOW", TypeError),
 ])
-def test_out_of_range_field_names_the_field(field, value):
+def test_bad_field_names_the_field(field, value, error):
     fields = dict(start=0, size=1, count=1, tag=0, reason=CloseReason.WINDOW)
     fields[field] = value
-    with pytest.raises(ValueError, match=repr(field)):
+    with pytest.raises(error, match=rf"^{field} must"):
         Record(**fields)
 
 

@@ -239,10 +239,12 @@ def test_bad_arguments(kw, word):
 
 def test_params_validation():
     assert UvmTreeParams().levels == 10
-    for bad in (0, 16, 48, 1024, "512"):
+    for bad in (0, 16, 48, 1024):
         with pytest.raises(ValueError, match="max_pages"):
             UvmTreeParams(max_pages=bad)
-    with pytest.raises(ValueError, match="pipelined"):
+    with pytest.raises(TypeError, match="max_pages"):
+        UvmTreeParams(max_pages="512")
+    with pytest.raises(TypeError, match="pipelined"):
         UvmTreeParams(pipelined=1)
     assert (UvmTreeParams().latency, UvmTreeParams(pipelined=False).latency) == (9, 5)
 
@@ -271,7 +273,7 @@ def test_engine_request_rejects_what_it_cannot_take():
         request_values(dict(batch, block_start=BASE + 8 * PAGE), UvmTreeParams(64))
     with pytest.raises(ValueError, match="threshold"):
         pack_request(dict(batch, threshold=0), UvmTreeParams())
-    with pytest.raises(ValueError, match="params"):
+    with pytest.raises(TypeError, match="params"):
         pack_request(batch, 512)
     with pytest.raises(ValueError, match="max_region"):
         pack_request(dict(batch, max_region=(6, 9)), UvmTreeParams(hmm=True))

@@ -63,6 +63,7 @@ from hw.predictor.tables import (
     stride_result_layout,
 )
 from hw.uvm_tree import Preferred, UvmTreeEngine
+from model.checks import check_instance
 from model.predictor.core import BANDIT_ARM_IDS, BANDIT_WINDOWS, PolicyId, PredictorParams
 from model.uvm_tree import UvmTreeParams
 
@@ -137,8 +138,7 @@ class PredictorCore(wiring.Component):
 
     def __init__(self, params: PredictorParams | None = None):
         self.params = params if params is not None else PredictorParams()
-        if not isinstance(self.params, PredictorParams):
-            raise TypeError(f"params must be PredictorParams, got {type(self.params).__name__}")
+        check_instance("params", self.params, PredictorParams)
         self.timing = Timing(self.params)
         super().__init__({
             "events": In(stream.Signature(event_layout(self.params))),

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from model.checks import check_str
 from model.predictor.bandit import UcbBandit
 from model.predictor.base import BlockFaults, Predictor
 from model.predictor.deadblock import DeadBlockFilter
@@ -31,10 +32,9 @@ def parse_spec(spec: str) -> tuple[str, dict[str, int]]:
     """``NAME`` or ``NAME:key=value,...`` (integer values) as (name, parameters).
 
     ``windowN`` is ``window:width=N``; ``uvm:threshold=T,min_faults=M`` sets the
-    tree's parameters.
+    tree's parameters. TypeError when ``spec`` is not a str, ValueError when malformed.
     """
-    if not isinstance(spec, str):
-        raise TypeError(f"policy name must be a str, got {type(spec).__name__}")
+    check_str("spec", spec)
     name, _, rest = spec.partition(":")
     params: dict[str, int] = {}
     for item in filter(None, (part.strip() for part in rest.split(","))):
@@ -44,7 +44,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, int]]:
         except ValueError:
             eq = ""
         if not eq:
-            raise ValueError(f"policy {spec!r}: write parameters as key=integer, e.g. "
+            raise ValueError(f"policy spec {spec!r}: write parameters as key=integer, e.g. "
                              "uvm:threshold=40")
     if name.startswith("window") and name[6:].isdigit():
         params = {"width": int(name[6:]), **params}
@@ -60,15 +60,16 @@ _PARAMETERS = {"none": (), "uvm": ("threshold", "min_faults"), "window": ("width
 def make(spec: str, *, future: FutureIndex | None = None) -> Predictor:
     """The policy named by ``spec`` (one of :data:`POLICIES`, ``windowN`` or a
     ``NAME:key=value`` form, see :func:`parse_spec`); ``oracle`` needs ``future``."""
-    if isinstance(spec, str) and spec.endswith("+deadblock"):
+    check_str("spec", spec)
+    if spec.endswith("+deadblock"):
         return DeadBlockFilter(make(spec.removesuffix("+deadblock"), future=future))
     name, params = parse_spec(spec)
     if name not in _PARAMETERS or (name == "window" and "width" not in params):
-        raise ValueError(f"unknown policy {spec!r}; known: {', '.join(POLICIES)} (and "
-                         "windowN, uvm:threshold=T)")
+        raise ValueError(f"unknown policy {spec!r} (a spec is NAME or NAME:key=value); "
+                         f"known: {', '.join(POLICIES)} (and windowN, uvm:threshold=T)")
     unknown = sorted(set(params) - set(_PARAMETERS[name]))
     if unknown:
-        raise ValueError(f"policy {spec!r}: {name} takes no parameter {unknown[0]!r}")
+        raise ValueError(f"policy spec {spec!r}: {name} takes no parameter {unknown[0]!r}")
     if name == "none":
         return NoPrefetch()
     if name == "uvm":
@@ -84,5 +85,5 @@ def make(spec: str, *, future: FutureIndex | None = None) -> Predictor:
     if name == "bandit":
         return UcbBandit([make(arm) for arm in BANDIT_ARMS], **params)
     if future is None:
-        raise ValueError("the oracle policy needs the run's future index")
+        raise ValueError("future: the oracle policy needs the run's future index")
     return Oracle(future)

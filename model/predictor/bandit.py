@@ -24,7 +24,8 @@ U and D 24 bits each) + N (2 B), the chosen arm (1 B), the epoch's batch count
 
 from __future__ import annotations
 
-from model.predictor.base import BlockFaults, Predictor
+from model.checks import check_instance, check_int, check_sequence
+from model.predictor.base import BlockFaults, Predictor, check_feedback
 from model.predictor.fixed import isqrt, ln_q8
 
 EPOCH = 8
@@ -35,6 +36,9 @@ EPOCH_COUNT_MAX = (1 << 22) - 1  # an epoch's useful / useless / faulted counts 
 
 def ucb_q8(mean_q8: int, pulls: int, total: int) -> int:
     """UCB1 score in Q8 of an arm pulled ``pulls`` times out of ``total``."""
+    check_int("mean_q8", mean_q8, 0)
+    check_int("pulls", pulls, 1)
+    check_int("total", total, 1)
     return mean_q8 + isqrt(((2 * ln_q8(total)) // pulls) << 8)
 
 
@@ -43,10 +47,9 @@ class UcbBandit(Predictor):
     wants_feedback = True
 
     def __init__(self, arms: list[Predictor], epoch: int = EPOCH):
-        if not arms or not all(isinstance(a, Predictor) for a in arms):
-            raise TypeError("arms must be a non-empty list of Predictors")
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= 255:
-            raise ValueError(f"epoch must be an int in 1..255, got {epoch!r}")
+        check_sequence("arms", arms, min_len=1,
+                       item=lambda name, arm: check_instance(name, arm, Predictor))
+        check_int("epoch", epoch, 1, 255)
         self.arms = list(arms)
         self.epoch = epoch
         self.pulls = [0] * len(arms)
@@ -60,6 +63,7 @@ class UcbBandit(Predictor):
         self.choices: list[int] = [0]
 
     def mean_q8(self, arm: int) -> int:
+        check_int("arm", arm, 0, len(self.arms) - 1)
         return 256 * self.useful_sum[arm] // self.demand_sum[arm] if self.demand_sum[arm] else 0
 
     def _close_epoch(self) -> None:
@@ -82,6 +86,7 @@ class UcbBandit(Predictor):
         self.choices.append(self.current)
 
     def prefetch(self, faults: BlockFaults) -> int:
+        check_instance("faults", faults, BlockFaults)
         if faults.batch != self._last_batch:
             self._last_batch = faults.batch
             if self.batches >= self.epoch:
@@ -93,6 +98,7 @@ class UcbBandit(Predictor):
         return masks[self.current]
 
     def feedback(self, block_start: int, useful: int, useless: int) -> None:
+        check_feedback(block_start, useful, useless)
         for arm in self.arms:
             if arm.wants_feedback:
                 arm.feedback(block_start, useful, useless)

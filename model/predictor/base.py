@@ -15,15 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from model.checks import check_int, check_mask, check_tuple
 from model.uvm_tree import PAGE_SIZE, VA_BLOCK_SIZE
-
-
-def _check_mask(name: str, value, pages: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int page mask, got {type(value).__name__}")
-    if value < 0 or value >> pages:
-        raise ValueError(f"{name}={value:#x} has bits outside pages 0..{pages - 1}")
-    return value
 
 
 @dataclass(frozen=True)
@@ -52,13 +45,19 @@ class BlockFaults:
     unit_bytes: int = 4096
 
     def __post_init__(self):
-        if not isinstance(self.num_pages, int) or not 1 <= self.num_pages <= 1 << 16:
-            raise ValueError(f"num_pages must be an int in 1..65536, got {self.num_pages!r}")
-        if not _check_mask("faulted", self.faulted, self.num_pages):
+        n = check_int("num_pages", self.num_pages, 1, 1 << 16)
+        check_int("block_start", self.block_start, 0)
+        if not check_mask("faulted", self.faulted, n):
             raise ValueError("faulted must hold at least one page")
-        _check_mask("resident", self.resident, self.num_pages)
+        first, outer = check_tuple("faulted_region", self.faulted_region, 2)
+        check_int("faulted_region[0]", first, 0, n - 1)
+        check_int("faulted_region[1]", outer, first + 1, n)
+        check_mask("resident", self.resident, n)
         if self.faulted & self.resident:
-            raise ValueError("faulted and resident pages overlap")
+            raise ValueError("resident: faulted and resident pages overlap")
+        for name in ("tag", "window", "batch", "cycle"):
+            check_int(name, getattr(self, name), 0)
+        check_int("unit_bytes", self.unit_bytes, 1)
 
     def hint_args(self) -> dict:
         """Keyword arguments of ``model.uvm_tree.prefetch_hint`` for this batch.
@@ -72,6 +71,13 @@ class BlockFaults:
         return dict(block_start=start, num_pages=self.num_pages,
                     faulted=self.faulted, faulted_region=self.faulted_region,
                     resident=self.resident or None)
+
+
+def check_feedback(block_start, useful, useless) -> None:
+    """The checks of :meth:`Predictor.feedback`'s arguments (ints >= 0; TypeError / ValueError)."""
+    check_int("block_start", block_start, 0)
+    check_int("useful", useful, 0)
+    check_int("useless", useless, 0)
 
 
 class Predictor:
@@ -92,6 +98,7 @@ class Predictor:
     def feedback(self, block_start: int, useful: int, useless: int) -> None:
         """``useful``: prefetched pages of the block used for the first time;
         ``useless``: prefetched pages evicted (or left at the end) unused."""
+        check_feedback(block_start, useful, useless)
 
     @property
     def state_bytes(self) -> int:

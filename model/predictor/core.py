@@ -37,6 +37,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from model.checks import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_int,
+    check_mask,
+    check_pow2,
+    check_sequence,
+    check_tuple,
+)
 from model.predictor.bandit import EPOCH, UcbBandit
 from model.predictor.base import BlockFaults, Predictor
 from model.predictor.deadblock import DeadBlockFilter
@@ -110,6 +120,13 @@ UVM_COUNTER_ENTRIES = 32
 
 def weight_index(kind: str, *index: int) -> int:
     """Offset from WEIGHT_BASE of ``w1[i][j]``, ``w2[j][k]``, ``b1[j]`` or ``b2[k]``."""
+    check_choice("kind", kind, ("w1", "w2", "b1", "b2"))
+    shape = {"w1": (INPUTS, HIDDEN), "w2": (HIDDEN, OUTPUTS), "b1": (HIDDEN,),
+             "b2": (OUTPUTS,)}[kind]
+    if len(index) != len(shape):
+        raise ValueError(f"index: {kind} takes {len(shape)} indices, got {len(index)}")
+    for position, (i, size) in enumerate(zip(index, shape, strict=True)):
+        check_int(f"index[{position}]", i, 0, size - 1)
     if kind == "w1":
         i, j = index
         return i * HIDDEN + j
@@ -118,13 +135,12 @@ def weight_index(kind: str, *index: int) -> int:
         return INPUTS * HIDDEN + j * OUTPUTS + k
     if kind == "b1":
         return INPUTS * HIDDEN + HIDDEN * OUTPUTS + index[0]
-    if kind == "b2":
-        return INPUTS * HIDDEN + HIDDEN * OUTPUTS + HIDDEN + index[0]
-    raise ValueError(f"unknown weight kind {kind!r}")
+    return INPUTS * HIDDEN + HIDDEN * OUTPUTS + HIDDEN + index[0]
 
 
 def weight_words(weights: MlpWeights) -> list[int]:
     """The WEIGHT_COUNT values of the weight registers, in address order."""
+    check_instance("weights", weights, MlpWeights)
     words = [0] * WEIGHT_COUNT
     for i in range(INPUTS):
         for j in range(HIDDEN):
@@ -141,6 +157,9 @@ def weight_words(weights: MlpWeights) -> list[int]:
 def weights_from_words(words: list[int], *, s1: int, s2: int, conf_threshold: int,
                        logit_shift: int) -> MlpWeights:
     """:class:`MlpWeights` from register values (inverse of :func:`weight_words`)."""
+    words = check_sequence("words", words)
+    if len(words) != WEIGHT_COUNT:
+        raise ValueError(f"words must have {WEIGHT_COUNT} items, got {len(words)}")
     return MlpWeights(
         w1=tuple(tuple(words[weight_index("w1", i, j)] for j in range(HIDDEN))
                  for i in range(INPUTS)),
@@ -175,30 +194,25 @@ class PredictorParams:
     weights: MlpWeights | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        u = self.units
-        if isinstance(u, bool) or not isinstance(u, int):
-            raise TypeError(f"units must be an int, got {type(u).__name__}")
-        if not 32 <= u <= 512 or u & (u - 1):
-            raise ValueError(f"units must be a power of two in 32..512, got {u}")
-        if not isinstance(self.policies, tuple) or not self.policies:
-            raise TypeError("policies must be a non-empty tuple of PolicyId")
-        try:
-            policies = tuple(sorted({PolicyId(p) for p in self.policies} | {PolicyId.NONE}))
-        except ValueError as exc:
-            raise ValueError(f"policies: {exc}") from None
+        check_pow2("units", self.units, 32, 512)
+        check_tuple("policies", self.policies)
+        if not self.policies:
+            raise ValueError("policies must hold at least one PolicyId, got ()")
+        for i, policy in enumerate(self.policies):
+            check_instance(f"policies[{i}]", policy, PolicyId)
+        policies = tuple(sorted(set(self.policies) | {PolicyId.NONE}))
         object.__setattr__(self, "policies", policies)
         if PolicyId.BANDIT in policies:
             missing = [p.name for p in BANDIT_ARM_IDS if p not in policies]
             if missing:
                 raise ValueError(f"policies: BANDIT needs its arms, missing {missing[0]}")
-        if not isinstance(self.deadblock, bool):
-            raise TypeError(f"deadblock must be a bool, got {type(self.deadblock).__name__}")
-        check_entries(self.stride_entries)
-        if self.weights is not None and not isinstance(self.weights, MlpWeights):
-            raise TypeError(f"weights must be MlpWeights, got {type(self.weights).__name__}")
+        check_bool("deadblock", self.deadblock)
+        check_entries(self.stride_entries, "stride_entries")
+        if self.weights is not None:
+            check_instance("weights", self.weights, MlpWeights)
 
     def has(self, policy: PolicyId) -> bool:
-        return policy in self.policies
+        return check_instance("policy", policy, PolicyId) in self.policies
 
     @property
     def reset_weights(self) -> MlpWeights:
@@ -229,6 +243,20 @@ class Registers:
     error_code: ErrorCode = ErrorCode.NONE
     error_address: int = 0
 
+    def __post_init__(self):
+        check_instance("policy", self.policy, PolicyId)
+        check_bool("deadblock", self.deadblock)
+        for name, lo, hi in _RANGES.values():
+            check_int(name, getattr(self, name), lo, hi)
+        check_pow2("window", self.window, 1, 256)
+        check_int("logit_shift", self.logit_shift, 0, 31)
+        check_sequence("weights", self.weights, item=check_int)
+        if self.weights and len(self.weights) != WEIGHT_COUNT:
+            raise ValueError(f"weights must have 0 or {WEIGHT_COUNT} items, "
+                             f"got {len(self.weights)}")
+        check_instance("error_code", self.error_code, ErrorCode)
+        check_int("error_address", self.error_address, 0, (1 << ADDRESS_BITS) - 1)
+
 
 _RANGES = {
     Reg.WINDOW: ("window", 1, 256), Reg.DECAY_THRESHOLD: ("decay_threshold", 1, 1 << 16),
@@ -244,8 +272,7 @@ class PredictorCore:
 
     def __init__(self, params: PredictorParams | None = None):
         self.params = params if params is not None else PredictorParams()
-        if not isinstance(self.params, PredictorParams):
-            raise TypeError(f"params must be PredictorParams, got {type(self.params).__name__}")
+        check_instance("params", self.params, PredictorParams)
         weights = self.params.reset_weights
         self.regs = Registers(s1=weights.s1, s2=weights.s2, conf_threshold=weights.conf_threshold,
                               logit_shift=weights.logit_shift, weights=weight_words(weights))
@@ -256,7 +283,11 @@ class PredictorCore:
     # -- registers
 
     def write(self, address: int, value: int) -> ErrorCode:
-        """Write register ``address``; returns the error of this write (NONE if taken)."""
+        """Write register ``address`` (0..2**ADDRESS_BITS - 1) with the 32-bit word
+        ``value`` (-2**31..2**32 - 1, read as signed); returns the error of this write
+        (NONE if taken). An illegal register value is an error code, not an exception."""
+        check_int("address", address, 0, (1 << ADDRESS_BITS) - 1)
+        check_int("value", value, -(1 << 31), (1 << 32) - 1)
         code = self._write(address, _signed32(value))
         if code != ErrorCode.NONE and self.regs.error_code == ErrorCode.NONE:
             self.regs.error_code, self.regs.error_address = code, address
@@ -359,13 +390,14 @@ class PredictorCore:
     def faults(self, block: int, tag: int, new_batch: bool, faulted: int,
                resident: int = 0) -> BlockFaults:
         """The policy call of one event (block coordinates of ``units`` 4 KiB units)."""
-        if not 0 <= block < 1 << BLOCK_BITS:
-            raise ValueError(f"block must be in 0..2**{BLOCK_BITS} - 1, got {block}")
-        if not 0 <= tag < 1 << TAG_BITS:
-            raise ValueError(f"tag must be in 0..{(1 << TAG_BITS) - 1}, got {tag}")
+        units = self.params.units
+        check_int("block", block, 0, (1 << BLOCK_BITS) - 1)
+        check_int("tag", tag, 0, (1 << TAG_BITS) - 1)
+        check_bool("new_batch", new_batch)
+        check_mask("faulted", faulted, units)
+        check_mask("resident", resident, units)
         if new_batch or self.batch < 0:
             self.batch += 1
-        units = self.params.units
         low = (faulted & -faulted).bit_length() - 1
         return BlockFaults(block_start=block * units * PAGE_SIZE, num_pages=units,
                            faulted=faulted, faulted_region=(low, faulted.bit_length()),
@@ -381,6 +413,9 @@ class PredictorCore:
 
     def feedback(self, block: int, useful: int, useless: int) -> None:
         """A block's prefetched units used (``useful``) or evicted unused (``useless``)."""
+        check_int("block", block, 0, (1 << BLOCK_BITS) - 1)
+        check_mask("useful", useful, self.params.units)
+        check_mask("useless", useless, self.params.units)
         if self.policy.wants_feedback:
             self.policy.feedback(block * self.params.units * PAGE_SIZE, useful, useless)
 

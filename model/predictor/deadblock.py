@@ -13,8 +13,9 @@ keep their candidates (the seed's conservative rule). State: ENTRIES bytes
 
 from __future__ import annotations
 
-from model.predictor.base import BlockFaults, Predictor
-from model.predictor.fixed import group_counts, group_mask
+from model.checks import check_instance, check_int
+from model.predictor.base import BlockFaults, Predictor, check_feedback
+from model.predictor.fixed import _group_counts, _group_mask
 
 GROUP = 16
 ENTRIES = 512
@@ -24,6 +25,8 @@ COUNTER_MAX = 15
 
 def dead(live: int, dead_count: int) -> bool:
     """A region whose live ratio is at most 0.7, once it has MIN_SAMPLES observations."""
+    check_int("live", live, 0)
+    check_int("dead_count", dead_count, 0)
     seen = live + dead_count
     return seen >= MIN_SAMPLES and 10 * live <= 7 * seen
 
@@ -34,8 +37,7 @@ class DeadBlockFilter(Predictor):
     wants_feedback = True
 
     def __init__(self, inner: Predictor):
-        if not isinstance(inner, Predictor):
-            raise TypeError(f"inner must be a Predictor, got {type(inner).__name__}")
+        check_instance("inner", inner, Predictor)
         self.inner = inner
         self.live = [0] * ENTRIES
         self.dead = [0] * ENTRIES
@@ -51,13 +53,14 @@ class DeadBlockFilter(Predictor):
         return block_start // (pages * unit_bytes) * -(-pages // GROUP)
 
     def prefetch(self, faults: BlockFaults) -> int:
+        check_instance("faults", faults, BlockFaults)
         self._geometry = (faults.num_pages, faults.unit_bytes)
         candidates = self.inner.prefetch(faults)
         first = self._first_region(faults.block_start)
         groups = -(-faults.num_pages // GROUP)
         keep = [not dead(self.live[(first + g) % ENTRIES], self.dead[(first + g) % ENTRIES])
                 for g in range(groups)]
-        return candidates & group_mask(keep, faults.num_pages, GROUP)
+        return candidates & _group_mask(keep, faults.num_pages, GROUP)
 
     @staticmethod
     def _count(table: list[int], other: list[int], index: int, amount: int) -> None:
@@ -68,13 +71,14 @@ class DeadBlockFilter(Predictor):
             table[index] += 1
 
     def feedback(self, block_start: int, useful: int, useless: int) -> None:
+        check_feedback(block_start, useful, useless)
         if self.inner.wants_feedback:
             self.inner.feedback(block_start, useful, useless)
         pages = self._geometry[0]
         first = self._first_region(block_start)
         for mask, table, other in ((useful, self.live, self.dead),
                                    (useless, self.dead, self.live)):
-            for g, count in enumerate(group_counts(mask, pages, GROUP)):
+            for g, count in enumerate(_group_counts(mask, pages, GROUP)):
                 if count:
                     self._count(table, other, (first + g) % ENTRIES, count)
 

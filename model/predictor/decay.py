@@ -12,8 +12,9 @@ decays with distance, made deterministic. Integer only; no state.
 
 from __future__ import annotations
 
+from model.checks import check_instance, check_int, check_sequence
 from model.predictor.base import BlockFaults, Predictor
-from model.predictor.fixed import group_counts, group_mask
+from model.predictor.fixed import _group_counts, _group_mask
 
 GROUP = 16
 REACH = 8
@@ -23,6 +24,14 @@ THRESHOLD = 256
 
 def decay_scores(counts: list[int], reach: int = REACH, shift: int = SHIFT) -> list[int]:
     """Score of each big page from the faulted-unit counts of all big pages."""
+    check_sequence("counts", counts, item=lambda name, v: check_int(name, v, 0))
+    check_int("reach", reach, 0)
+    check_int("shift", shift, reach)
+    return _scores(counts, reach, shift)
+
+
+def _scores(counts: list[int], reach: int, shift: int) -> list[int]:
+    """:func:`decay_scores` without the argument checks."""
     scores = []
     for b in range(len(counts)):
         total = 0
@@ -36,13 +45,10 @@ class DistanceDecay(Predictor):
     name = "decay"
 
     def __init__(self, threshold: int = THRESHOLD):
-        if isinstance(threshold, bool) or not isinstance(threshold, int):
-            raise TypeError(f"threshold must be an int, got {type(threshold).__name__}")
-        if not 1 <= threshold <= 1 << 16:
-            raise ValueError(f"threshold must be in 1..65536, got {threshold}")
-        self.threshold = threshold
+        self.threshold = check_int("threshold", threshold, 1, 1 << 16)
 
     def prefetch(self, faults: BlockFaults) -> int:
-        counts = group_counts(faults.faulted, faults.num_pages, GROUP)
-        chosen = [score >= self.threshold for score in decay_scores(counts)]
-        return group_mask(chosen, faults.num_pages, GROUP) & ~faults.faulted & ~faults.resident
+        check_instance("faults", faults, BlockFaults)
+        counts = _group_counts(faults.faulted, faults.num_pages, GROUP)
+        chosen = [score >= self.threshold for score in _scores(counts, REACH, SHIFT)]
+        return _group_mask(chosen, faults.num_pages, GROUP) & ~faults.faulted & ~faults.resident

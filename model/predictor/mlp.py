@@ -35,9 +35,16 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from model.predictor.base import BlockFaults, Predictor
+from model.checks import (
+    check_bool,
+    check_instance,
+    check_int,
+    check_sequence,
+    check_tuple,
+)
+from model.predictor.base import BlockFaults, Predictor, check_feedback
 from model.predictor.fixed import saturate
-from model.predictor.stride import ENTRIES, ENTRY_BYTES, StrideEntry, check_entries, update
+from model.predictor.stride import ENTRIES, ENTRY_BYTES, StrideEntry, _update, check_entries
 from model.predictor.window import window_mask
 
 INPUTS, HIDDEN, OUTPUTS = 8, 16, 3
@@ -65,32 +72,33 @@ class MlpWeights:
     meta: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
-        def check(name, rows, height, width, lo, hi):
-            if len(rows) != height or any(len(r) != width for r in rows):
-                raise ValueError(f"{name} must be {height} x {width}")
-            for row in rows:
-                for v in row:
-                    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-                        raise ValueError(f"{name} holds {v!r}, outside {lo}..{hi}")
+        def row(name, values, width, lo, hi):
+            check_tuple(name, values, width)
+            for i, v in enumerate(values):
+                check_int(f"{name}[{i}]", v, lo, hi)
 
-        check("w1", self.w1, INPUTS, HIDDEN, -128, 127)
-        check("w2", self.w2, HIDDEN, OUTPUTS, -128, 127)
-        check("b1", (self.b1,), 1, HIDDEN, -(1 << 31), (1 << 31) - 1)
-        check("b2", (self.b2,), 1, OUTPUTS, -(1 << 31), (1 << 31) - 1)
+        def matrix(name, rows, height, width, lo, hi):
+            check_tuple(name, rows, height)
+            for i, r in enumerate(rows):
+                row(f"{name}[{i}]", r, width, lo, hi)
+
+        matrix("w1", self.w1, INPUTS, HIDDEN, -128, 127)
+        matrix("w2", self.w2, HIDDEN, OUTPUTS, -128, 127)
+        row("b1", self.b1, HIDDEN, -(1 << 31), (1 << 31) - 1)
+        row("b2", self.b2, OUTPUTS, -(1 << 31), (1 << 31) - 1)
         for name in ("s1", "s2", "logit_shift"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 31:
-                raise ValueError(f"{name} must be an int in 0..31, got {value!r}")
-        threshold = self.conf_threshold
-        if not isinstance(threshold, int) or not -(1 << 31) <= threshold < 1 << 31:
-            raise ValueError(f"conf_threshold must be a 32-bit int, got {self.conf_threshold!r}")
+            check_int(name, getattr(self, name), 0, 31)
+        check_int("conf_threshold", self.conf_threshold, -(1 << 31), (1 << 31) - 1)
+        check_instance("meta", self.meta, dict)
 
     @property
     def state_bytes(self) -> int:
         return INPUTS * HIDDEN + HIDDEN * OUTPUTS + 4 * (HIDDEN + OUTPUTS)
 
     def forward(self, x: list[int]) -> tuple[int, int, int, list[int]]:
-        """(start offset, end offset, confidence logit acc2[2], hidden) for features x."""
+        """(start offset, end offset, confidence logit acc2[2], hidden) for features x
+        (INPUTS ints 0..255)."""
+        check_features(x, "x")
         hidden = []
         for j in range(HIDDEN):
             acc = self.b1[j] + sum(x[i] * self.w1[i][j] for i in range(INPUTS))
@@ -102,6 +110,7 @@ class MlpWeights:
         return start, end, out[2], hidden
 
     def save(self, path: str | Path) -> None:
+        check_instance("path", path, (str, Path))
         document = {"format": FORMAT, "version": VERSION, "features": list(FEATURES),
                     **{k: v for k, v in asdict(self).items() if k != "meta"},
                     "meta": self.meta}
@@ -109,8 +118,9 @@ class MlpWeights:
 
     @classmethod
     def load(cls, path: str | Path) -> MlpWeights:
-        """Weights from a file written by :meth:`save`; ValueError naming the problem."""
-        path = Path(path)
+        """Weights from a file written by :meth:`save`: TypeError when ``path`` is not a
+        str or Path, ValueError naming the problem of the file."""
+        path = Path(check_instance("path", path, (str, Path)))
         try:
             document = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
@@ -130,6 +140,15 @@ class MlpWeights:
             raise ValueError(f"{path}: missing or malformed field {exc}") from None
 
 
+def check_features(x, name: str = "features") -> list[int]:
+    """``x`` if it is a list or tuple of INPUTS feature ints 0..255; TypeError / ValueError
+    naming the argument ``name``."""
+    x = check_sequence(name, x, item=lambda n, v: check_int(n, v, 0, 255))
+    if len(x) != INPUTS:
+        raise ValueError(f"{name} must have {INPUTS} items, got {len(x)}")
+    return x
+
+
 def default_weights_path() -> Path:
     """The weights shipped with the project (``python -m sim train`` writes them)."""
     return Path(__file__).with_name("mlp_weights.json")
@@ -140,11 +159,13 @@ class FeatureState:
     and per-block accuracy."""
 
     def __init__(self, stride_entries: int = ENTRIES):
-        self.stride = [StrideEntry() for _ in range(check_entries(stride_entries))]
+        entries = check_entries(stride_entries, "stride_entries")
+        self.stride = [StrideEntry() for _ in range(entries)]
         self.useful = [0] * ACCURACY_ENTRIES
         self.useless = [0] * ACCURACY_ENTRIES
 
     def features(self, faults: BlockFaults) -> list[int]:
+        check_instance("faults", faults, BlockFaults)
         n = faults.num_pages
         faulted = faults.faulted.bit_count()
         low = (faults.faulted & -faults.faulted).bit_length() - 1
@@ -158,7 +179,7 @@ class FeatureState:
         mask = faults.faulted
         while mask:
             bit = mask & -mask
-            update(entry, key, bit.bit_length() - 1)
+            _update(entry, key, bit.bit_length() - 1)
             mask ^= bit
         index = block % ACCURACY_ENTRIES
         seen = self.useful[index] + self.useless[index]
@@ -168,6 +189,8 @@ class FeatureState:
                 min(255, run * 256 // n), 2 * entry.confidence, accuracy]
 
     def feedback(self, block_start: int, useful: int, useless: int, block_bytes: int) -> None:
+        check_feedback(block_start, useful, useless)
+        check_int("block_bytes", block_bytes, 1)
         index = block_start // block_bytes % ACCURACY_ENTRIES
         for table, count in ((self.useful, useful.bit_count()),
                              (self.useless, useless.bit_count())):
@@ -183,6 +206,10 @@ class FeatureState:
 
 def decide(faults: BlockFaults, start: int, end: int, confident: bool) -> int:
     """The prefetch mask of an MLP answer (module doc)."""
+    check_instance("faults", faults, BlockFaults)
+    check_int("start", start)
+    check_int("end", end)
+    check_bool("confident", confident)
     n = faults.num_pages
     if not confident:
         mask = window_mask(faults.faulted, 16, n)
@@ -201,8 +228,7 @@ class MlpPrefetcher(Predictor):
     def __init__(self, weights: MlpWeights | None = None, stride_entries: int = ENTRIES):
         if weights is None:
             weights = MlpWeights.load(default_weights_path())
-        if not isinstance(weights, MlpWeights):
-            raise TypeError(f"weights must be MlpWeights, got {type(weights).__name__}")
+        check_instance("weights", weights, MlpWeights)
         self.weights = weights
         self.state = FeatureState(stride_entries)
         self._block_bytes = 512 * 4096
@@ -213,6 +239,7 @@ class MlpPrefetcher(Predictor):
         self.decisions = []
 
     def prefetch(self, faults: BlockFaults) -> int:
+        check_instance("faults", faults, BlockFaults)
         self._block_bytes = faults.num_pages * faults.unit_bytes
         x = self.state.features(faults)
         start, end, logit, _ = self.weights.forward(x)
@@ -222,6 +249,7 @@ class MlpPrefetcher(Predictor):
         return decide(faults, start, end, confident)
 
     def feedback(self, block_start: int, useful: int, useless: int) -> None:
+        check_feedback(block_start, useful, useless)
         self.state.feedback(block_start, useful, useless, self._block_bytes)
 
     @property

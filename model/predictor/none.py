@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from model.checks import check_instance
 from model.predictor.base import BlockFaults, Predictor
 
 
@@ -9,4 +10,5 @@ class NoPrefetch(Predictor):
     name = "none"
 
     def prefetch(self, faults: BlockFaults) -> int:
+        check_instance("faults", faults, BlockFaults)
         return 0

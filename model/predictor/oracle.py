@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from model.checks import check_callable, check_instance
 from model.predictor.base import BlockFaults, Predictor
 
 
@@ -23,9 +24,9 @@ class Oracle(Predictor):
     name = "oracle"
 
     def __init__(self, future: FutureIndex):
-        if future is None or not hasattr(future, "mask"):
-            raise TypeError("oracle needs the run's future index (an object with .mask)")
+        check_callable("future.mask (the run's future index)", getattr(future, "mask", None))
         self.future = future
 
     def prefetch(self, faults: BlockFaults) -> int:
+        check_instance("faults", faults, BlockFaults)
         return self.future.mask(faults.block_start, faults.window) & ~faults.faulted

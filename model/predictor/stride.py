@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from model.checks import check_instance, check_int, check_pow2
 from model.predictor.base import BlockFaults, Predictor
 from model.predictor.window import window_mask
 
@@ -34,9 +35,23 @@ class StrideEntry:
     stride: int = 0
     confidence: int = 0
 
+    def __post_init__(self):
+        check_int("key", self.key, -1)
+        check_int("last", self.last, 0)
+        check_int("stride", self.stride)
+        check_int("confidence", self.confidence, 0, 100)
+
 
 def update(entry: StrideEntry, key: int, unit: int) -> None:
     """One event of stream ``key`` at ``unit`` (the seed's rules)."""
+    check_instance("entry", entry, StrideEntry)
+    check_int("key", key, 0)
+    check_int("unit", unit, 0)
+    _update(entry, key, unit)
+
+
+def _update(entry: StrideEntry, key: int, unit: int) -> None:
+    """:func:`update` without the argument checks (callers hold checked values)."""
     if entry.key != key:
         entry.key, entry.last, entry.stride, entry.confidence = key, unit, 0, 0
         return
@@ -48,13 +63,10 @@ def update(entry: StrideEntry, key: int, unit: int) -> None:
     entry.last = unit
 
 
-def check_entries(entries) -> int:
-    """A stride table size: a power of two in 1..256 (the table is indexed by the tag)."""
-    if isinstance(entries, bool) or not isinstance(entries, int):
-        raise TypeError(f"entries must be an int, got {type(entries).__name__}")
-    if not 1 <= entries <= 256 or entries & (entries - 1):
-        raise ValueError(f"entries must be a power of two in 1..256, got {entries}")
-    return entries
+def check_entries(entries, name: str = "entries") -> int:
+    """A stride table size: a power of two in 1..256 (the table is indexed by the tag);
+    errors name the argument ``name``."""
+    return check_pow2(name, entries, 1, 256)
 
 
 class StridePrefetcher(Predictor):
@@ -66,17 +78,19 @@ class StridePrefetcher(Predictor):
         self.table = [StrideEntry() for _ in range(check_entries(entries))]
 
     def entry(self, faults: BlockFaults) -> tuple[int, StrideEntry]:
+        check_instance("faults", faults, BlockFaults)
         block = faults.block_start // (faults.num_pages * faults.unit_bytes)
         key = (block << 8) | faults.tag
         return key, self.table[key % len(self.table)]
 
     def prefetch(self, faults: BlockFaults) -> int:
+        check_instance("faults", faults, BlockFaults)
         key, entry = self.entry(faults)
         mask, unit = faults.faulted, 0
         while mask:
             low = mask & -mask
             unit = low.bit_length() - 1
-            update(entry, key, unit)
+            _update(entry, key, unit)
             mask ^= low
         n = faults.num_pages
         if entry.confidence > CONFIDENT and entry.stride:

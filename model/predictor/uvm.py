@@ -11,6 +11,7 @@ in the table starts from 0 and takes the slot.
 
 from __future__ import annotations
 
+from model.checks import check_instance, check_int, check_optional_int
 from model.predictor.base import BlockFaults, Predictor
 from model.uvm_tree import MIN_FAULTS_MAX, THRESHOLD_DEFAULT, prefetch_hint
 
@@ -20,18 +21,9 @@ class UvmTree(Predictor):
 
     def __init__(self, threshold: int = THRESHOLD_DEFAULT, min_faults: int = 1,
                  counter_entries: int | None = None):
-        for label, value, hi in (("threshold", threshold, 100),
-                                 ("min_faults", min_faults, MIN_FAULTS_MAX)):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{label} must be an int, got {type(value).__name__}")
-            if not 1 <= value <= hi:
-                raise ValueError(f"{label} must be in 1..{hi}, got {value}")
-        if counter_entries is not None:
-            if isinstance(counter_entries, bool) or not isinstance(counter_entries, int):
-                raise TypeError("counter_entries must be an int or None, got "
-                                f"{type(counter_entries).__name__}")
-            if not 1 <= counter_entries <= 1 << 12:
-                raise ValueError(f"counter_entries must be in 1..4096, got {counter_entries}")
+        check_int("threshold", threshold, 1, 100)
+        check_int("min_faults", min_faults, 1, MIN_FAULTS_MAX)
+        check_optional_int("counter_entries", counter_entries, 1, 1 << 12)
         self.threshold = threshold
         self.min_faults = min_faults
         self.counter_entries = counter_entries
@@ -45,6 +37,7 @@ class UvmTree(Predictor):
         self.calls = []
 
     def prefetch(self, faults: BlockFaults) -> int:
+        check_instance("faults", faults, BlockFaults)
         args = faults.hint_args()
         key = faults.block_start // (faults.num_pages * faults.unit_bytes)
         if self.counter_entries is None:

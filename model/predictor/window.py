@@ -8,11 +8,15 @@ minus the faulted and resident pages.
 
 from __future__ import annotations
 
+from model.checks import check_instance, check_int, check_mask
 from model.predictor.base import BlockFaults, Predictor
 
 
 def window_mask(faulted: int, width: int, num_pages: int) -> int:
     """Union over faulted pages p of [max(p - width, 0), min(p + width, num_pages))."""
+    check_int("num_pages", num_pages, 1)
+    check_mask("faulted", faulted, num_pages)
+    check_int("width", width, 0)
     out = 0
     for shift in range(1, width + 1):
         out |= faulted >> shift
@@ -25,16 +29,13 @@ class FixedWindow(Predictor):
     """The fixed window of ``width`` pages on either side of each faulted page."""
 
     def __init__(self, width: int):
-        if isinstance(width, bool) or not isinstance(width, int):
-            raise TypeError(f"width must be an int, got {type(width).__name__}")
-        if not 1 <= width <= 512:
-            raise ValueError(f"width must be in 1..512, got {width}")
-        self.width = width
+        self.width = check_int("width", width, 1, 512)
 
     @property
     def name(self) -> str:  # type: ignore[override]
         return f"window{self.width}"
 
     def prefetch(self, faults: BlockFaults) -> int:
+        check_instance("faults", faults, BlockFaults)
         mask = window_mask(faults.faulted, self.width, faults.num_pages)
         return mask & ~faults.faulted & ~faults.resident
