@@ -34,6 +34,7 @@ __all__ = [
     "InterruptCoalescer",
     "RecordRing",
     "RequestCompare",
+    "CloseChoice",
     "CorrelationStage",
     "TagTable",
     "close_layout",
@@ -660,18 +661,13 @@ class EntryFile(wiring.Component):
             Signal(CloseReasonShape, name=f"reason{i}", init=CloseReasonShape.WINDOW)
             for i in range(k)
         ]
-        start = [Signal(aw, name=f"start{i}") for i in range(k)]
-        end = [Signal(aw + 1, name=f"end{i}") for i in range(k)]
-        count = [Signal(COUNT_BITS, name=f"count{i}") for i in range(k)]
-        tag = [Signal(TAG_BITS, name=f"tag{i}") for i in range(k)]
-        timer = [Signal(p.window_bits, name=f"timer{i}") for i in range(k)]
-        recency = [Signal(k, name=f"recency{i}") for i in range(k)]  # bit j: newer than j
-        for i in range(k):
-            m.d.comb += [
-                self.starts[i].eq(start[i]),
-                self.ends[i].eq(end[i]),
-                self.tags[i].eq(tag[i]),
-            ]
+        start = Signal(data.ArrayLayout(aw, k))
+        end = Signal(data.ArrayLayout(aw + 1, k))
+        count = Signal(data.ArrayLayout(COUNT_BITS, k))
+        tag = Signal(data.ArrayLayout(TAG_BITS, k))
+        timer = Signal(data.ArrayLayout(p.window_bits, k))
+        recency = Signal(data.ArrayLayout(k, k))  # row i bit j: entry i is newer than j
+        m.d.comb += [self.starts.eq(start), self.ends.eq(end), self.tags.eq(tag)]
 
         # registered per entry, so the decision starts from flip-flops: the entry is in use
         # (index below ``active``), its timer is not zero, its count is at max_count
@@ -698,9 +694,8 @@ class EntryFile(wiring.Component):
             decision.superseded.eq(superseded),
             decision.big.eq(big),
             decision.full.eq(full),
+            decision.recency.eq(recency),
         ]
-        for i in range(k):
-            m.d.comb += decision.recency[i].eq(recency[i])
 
         enable = decision.enable
         write = Signal()
@@ -716,33 +711,26 @@ class EntryFile(wiring.Component):
         closes = Signal()
         m.d.comb += closes.eq(decision.overflow | decision.evict)
 
-        # -- closing: a waiting record first, else the one the write pushes out ------------
-        due_one = lowest_one(m, due, k, "due_one")
-        due_close = Signal()
+        m.submodules.closing = closing = CloseChoice(p)
         m.d.comb += [
-            due_close.eq(due.any() & self.room),
-            self.close.valid.eq(due_close | (write & closes)),
+            closing.due.eq(due),
+            closing.room.eq(self.room),
+            closing.request_close.eq(write & closes),
+            closing.slot.eq(decision.slot),
+            closing.evict.eq(decision.evict),
+            closing.count_full.eq(decision.count_full),
         ]
-        closing = Signal(k)
-        m.d.comb += closing.eq(Mux(due_close, due_one, decision.slot))
-        out = self.close.payload
         m.d.comb += [
-            out.start.eq(select(closing, start)),
-            out.end.eq(select(closing, end)),
-            out.count.eq(select(closing, count)),
-            out.tag.eq(select(closing, tag)),
+            closing.starts.eq(start),
+            closing.ends.eq(end),
+            closing.counts.eq(count),
+            closing.tags.eq(tag),
         ]
-        with m.If(due_close):
-            m.d.comb += out.reason.eq(select(due_one, [r.as_value() for r in reason]))
-        with m.Elif(decision.evict):
-            m.d.comb += out.reason.eq(CloseReasonShape.EVICT)
-        with m.Elif(decision.count_full):
-            m.d.comb += out.reason.eq(CloseReasonShape.COUNT)
-        with m.Else():
-            m.d.comb += out.reason.eq(CloseReasonShape.SIZE)
+        m.d.comb += [closing.reasons[i].eq(reason[i]) for i in range(k)]
+        wiring.connect(m, wiring.flipped(self.close), closing.close)
+        freed = closing.freed
 
         # -- entry state -------------------------------------------------------------------
-        freed = Mux(due_close, due_one, 0)
         live_after = Signal(k)
         due_after = Signal(k)
         flushed = Signal(k)
@@ -789,6 +777,68 @@ class EntryFile(wiring.Component):
             self.events.expire.eq(expiring),
             self.events.flush.eq(flushed),
         ]
+        return m
+
+
+class CloseChoice(wiring.Component):
+    """Combinational: the record that goes to the ring this cycle, if any.
+
+    With ``room``, a waiting (``due``) record first, lowest index, with its stored
+    reason (it is ``freed``); else, on ``request_close``, the record of ``slot`` that
+    the write pushes out: EVICT on ``evict``, else COUNT on ``count_full``, else SIZE.
+    """
+
+    def __init__(self, params: DraParams):
+        k = params.entries
+        aw = params.addr_width
+        self.params = params
+        super().__init__(
+            {
+                "due": In(k),
+                "room": In(1),
+                "request_close": In(1),
+                "slot": In(k),
+                "evict": In(1),
+                "count_full": In(1),
+                "starts": In(data.ArrayLayout(aw, k)),
+                "ends": In(data.ArrayLayout(aw + 1, k)),
+                "counts": In(data.ArrayLayout(COUNT_BITS, k)),
+                "tags": In(data.ArrayLayout(TAG_BITS, k)),
+                "reasons": In(data.ArrayLayout(CloseReasonShape, k)),
+                "close": Out(stream.Signature(close_layout(aw), always_ready=True)),
+                "freed": Out(k),
+            }
+        )
+
+    def elaborate(self, platform):
+        k = self.params.entries
+        m = Module()
+        due_one = lowest_one(m, self.due, k, "due_one")
+        waiting = Signal()
+        m.d.comb += [
+            waiting.eq(self.due.any() & self.room),
+            self.freed.eq(Mux(waiting, due_one, 0)),
+            self.close.valid.eq(waiting | self.request_close),
+        ]
+        closing = Signal(k)
+        m.d.comb += closing.eq(Mux(waiting, due_one, self.slot))
+        out = self.close.payload
+        m.d.comb += [
+            out.start.eq(select(closing, [self.starts[i] for i in range(k)])),
+            out.end.eq(select(closing, [self.ends[i] for i in range(k)])),
+            out.count.eq(select(closing, [self.counts[i] for i in range(k)])),
+            out.tag.eq(select(closing, [self.tags[i] for i in range(k)])),
+        ]
+        with m.If(waiting):
+            m.d.comb += out.reason.eq(
+                select(due_one, [self.reasons[i].as_value() for i in range(k)])
+            )
+        with m.Elif(self.evict):
+            m.d.comb += out.reason.eq(CloseReasonShape.EVICT)
+        with m.Elif(self.count_full):
+            m.d.comb += out.reason.eq(CloseReasonShape.COUNT)
+        with m.Else():
+            m.d.comb += out.reason.eq(CloseReasonShape.SIZE)
         return m
 
 

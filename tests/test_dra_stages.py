@@ -10,6 +10,7 @@ from hw.dra import Dra
 from hw.dra_sim import simulate
 from hw.dra_stages import (
     FLAG_NAMES,
+    CloseChoice,
     CorrelationStage,
     Decision,
     DraSettings,
@@ -469,3 +470,41 @@ def test_simulate_refuses_nothing_on_legal_settings():
     params = DraParams(entries=2, window=3, tag_ranges=2, tag_table=((0, 0x100, 7),))
     sim = simulate([Request(0, 0x10, 8)], params)
     assert [r.tag for r in sim.records] == [7]
+
+
+def test_close_choice_waiting_records_first_then_the_write():
+    k = 4
+    dut = CloseChoice(DraParams(entries=k, addr_width=16))
+
+    async def bench(ctx):
+        for i in range(k):
+            ctx.set(dut.starts[i], 0x100 * i)
+            ctx.set(dut.ends[i], 0x100 * i + 0x10)
+            ctx.set(dut.counts[i], i + 1)
+            ctx.set(dut.tags[i], 10 + i)
+            ctx.set(dut.reasons[i], CloseReason.FLUSH if i == 2 else CloseReason.WINDOW)
+        ctx.set(dut.due, 0b0110)
+        ctx.set(dut.room, 1)
+        ctx.set(dut.request_close, 1)
+        ctx.set(dut.slot, 0b1000)
+        ctx.set(dut.evict, 1)
+        out = ctx.get(dut.close.payload)
+        # the lowest waiting record wins over the write's close
+        assert ctx.get(dut.close.valid) and ctx.get(dut.freed) == 0b0010
+        assert (out.start, out.end, out.count, out.tag) == (0x100, 0x110, 2, 11)
+        assert out.reason.value == CloseReason.WINDOW
+        ctx.set(dut.due, 0b0100)
+        assert ctx.get(dut.close.payload).reason.value == CloseReason.FLUSH
+        ctx.set(dut.room, 0)  # no room: nothing waiting may go; the write's close is
+        assert ctx.get(dut.freed) == 0  # decided only when the ring has room (Decision)
+        out = ctx.get(dut.close.payload)
+        assert (out.start, out.tag, out.reason.value) == (0x300, 13, CloseReason.EVICT)
+        ctx.set(dut.evict, 0)
+        ctx.set(dut.count_full, 1)
+        assert ctx.get(dut.close.payload).reason.value == CloseReason.COUNT
+        ctx.set(dut.count_full, 0)
+        assert ctx.get(dut.close.payload).reason.value == CloseReason.SIZE
+        ctx.set(dut.request_close, 0)
+        assert not ctx.get(dut.close.valid)
+
+    _run(dut, bench, clocked=False)

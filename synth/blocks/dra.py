@@ -17,6 +17,7 @@ _ICE40 = dict(
 CONFIGS = {
     "default": dict(entries=8, **_ECP5),
     "k16": dict(entries=16, **_ECP5),
+    "ice_k4": dict(entries=4, **_ICE40),
     "ice_k8": dict(entries=8, **_ICE40),
     "ice_k16": dict(entries=16, **_ICE40),
 }
