@@ -154,3 +154,44 @@ class LayoutCodec:
                 value -= 1 << width
             values[name] = value
         return values
+
+
+class Scoreboard:
+    """Compares what the DUT did with what its golden model says, item by item.
+
+    ``match(name, got, want)`` records the first difference of two sequences (or of
+    two values); ``settle(label)`` raises AssertionError listing every difference
+    recorded since the last settle (the first eight), or logs and counts the check.
+    ``checked[name]`` counts the items compared under each name.
+    """
+
+    def __init__(self, log):
+        self.log = log
+        self.problems: list[str] = []
+        self.checked: dict[str, int] = {}
+
+    def match(self, name: str, got, want) -> None:
+        if isinstance(want, (list, tuple)):
+            got = list(got)
+            want = list(want)
+            self.checked[name] = self.checked.get(name, 0) + len(want)
+            for i, (g, w) in enumerate(zip(got, want, strict=False)):
+                if g != w:
+                    self.problems.append(f"{name}[{i}]: RTL {g} != model {w}")
+                    return
+            if len(got) != len(want):
+                self.problems.append(f"{name}: RTL has {len(got)} items, model {len(want)}")
+            return
+        self.checked[name] = self.checked.get(name, 0) + 1
+        if got != want:
+            self.problems.append(f"{name}: RTL {got} != model {want}")
+
+    def note(self, problems) -> None:
+        """Record problems found by other means (e.g. a conservation check)."""
+        self.problems.extend(problems)
+
+    def settle(self, label: str, summary: str = "") -> None:
+        problems, self.problems = self.problems, []
+        if problems:
+            raise AssertionError(f"{label}:\n  " + "\n  ".join(problems[:8]))
+        self.log.info("%s: %s match the model", label, summary or "all items")

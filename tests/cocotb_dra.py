@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 
 import cocotb
-from benchlib import LayoutCodec, bench_args, start_clock_and_reset
+from benchlib import LayoutCodec, Scoreboard, bench_args, start_clock_and_reset
 from cocotb.triggers import FallingEdge
 
 from hw.dra import request_layout
@@ -33,49 +33,32 @@ from model.dra import (
 from model.record import Record
 
 
-class Scoreboard:
-    """Compares RTL observations with the model; counts what it checked."""
+class DraScoreboard(Scoreboard):
+    """The shared scoreboard, fed with one DRA segment against ``model.dra.run``."""
 
     def __init__(self, log):
-        self.log = log
+        super().__init__(log)
         self.records = 0
         self.requests = 0
         self.segments = 0
 
-    @staticmethod
-    def _first_diff(name, got, want):
-        for i, (g, w) in enumerate(zip(got, want, strict=False)):
-            if g != w:
-                return f"{name}[{i}]: RTL {g} != model {w}"
-        return f"{name}: RTL has {len(got)} items, model {len(want)}"
-
     def check(self, label, reqs, cfg, flushes, seen) -> None:
         ref = run(reqs, cfg, acks=seen["acks"], flushes=flushes)
-        problems = []
-        if seen["accept"] != ref.accept_cycles:
-            problems.append(self._first_diff("handshake", seen["accept"], ref.accept_cycles))
-        if seen["records"] != ref.records:
-            problems.append(self._first_diff("record", seen["records"], ref.records))
-        if seen["irqs"] != ref.interrupts:
-            problems.append(self._first_diff("interrupt", seen["irqs"], ref.interrupts))
+        self.match("handshake", seen["accept"], ref.accept_cycles)
+        self.match("record", seen["records"], ref.records)
+        self.match("interrupt", seen["irqs"], ref.interrupts)
         for name in COUNTER_NAMES:
             want = ref.counters[name] % (1 << cfg.counter_bits)
-            if seen["counters"][name] != want:
-                problems.append(f"counter {name}: RTL {seen['counters'][name]} != model {want}")
-        problems += conservation_errors(reqs, seen["records"], cfg)
-        if problems:
-            raise AssertionError(f"{label} ({cfg}):\n  " + "\n  ".join(problems[:8]))
+            self.match(f"counter {name}", seen["counters"][name], want)
+        self.note(conservation_errors(reqs, seen["records"], cfg))
+        self.settle(
+            f"{label} ({cfg})" if self.problems else label,
+            f"{len(reqs)} requests, {len(ref.records)} records, "
+            f"{ref.counters['stall_cycles']} stall cycles, {len(ref.interrupts)} interrupts",
+        )
         self.records += len(ref.records)
         self.requests += len(reqs)
         self.segments += 1
-        self.log.info(
-            "%s: %d requests, %d records, %d stall cycles, %d interrupts match the model",
-            label,
-            len(reqs),
-            len(ref.records),
-            ref.counters["stall_cycles"],
-            len(ref.interrupts),
-        )
 
 
 class _Port:
@@ -102,7 +85,7 @@ class DraTB:
         shape = DraParams(**params)
         self.settings = LayoutCodec(settings_layout(shape))
         self.tag_range = LayoutCodec(tag_range_layout(shape))
-        self.scoreboard = Scoreboard(dut._log)
+        self.scoreboard = DraScoreboard(dut._log)
 
     def pack(self, r: Request) -> int:
         f = self.fields
