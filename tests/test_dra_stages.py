@@ -72,6 +72,7 @@ def test_tag_table_writes_lookup_and_refusals():
 
     async def lookup(ctx, addr):
         ctx.set(dut.addr, addr)
+        ctx.set(dut.chosen_hits, ctx.get(dut.hits))
         return ctx.get(dut.tag)
 
     async def bench(ctx):
@@ -109,7 +110,8 @@ def test_input_queue_registered_ready_order_and_bounds():
     async def bench(ctx):
         ctx.set(dut.proximity, 0x10)
         ctx.set(dut.max_size, 0x30)
-        ctx.set(dut.lookup_tag, 9)
+        ctx.set(dut.lookup_hits, 0b101)
+        ctx.set(dut.head_table_tag, 9)
         accepted = []
         for cycle in range(6):
             if len(accepted) < len(requests):
@@ -127,6 +129,8 @@ def test_input_queue_registered_ready_order_and_bounds():
         assert accepted == [0, 1]
         head = ctx.get(dut.head.payload)
         assert ctx.get(dut.head.valid)
+        # an untagged request takes the table's tag for the range hits kept on the way in
+        assert ctx.get(dut.head_hits) == 0b101
         assert (head.addr, head.end, head.tag, head.write) == (0x100, 0x140, 9, 1)
         assert (head.reach_low, head.reach_high) == (0x100 - 0x10, 0x140 + 0x10)
         assert (head.size_end, head.size_start, head.size_start_ok) == (0x130, 0x110, 1)
