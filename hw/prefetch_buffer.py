@@ -120,6 +120,11 @@ def flow_signature(layout) -> wiring.Signature:
     return stream.Signature(layout, always_ready=True)
 
 
+def port_flow_signature(layout) -> wiring.Signature:
+    """The block's own flows (``config``, ``event``): valid and payload, no ready port."""
+    return wiring.Signature({"valid": Out(1), "payload": Out(layout)})
+
+
 def probe_signature(p: PrefetchBufferParams) -> wiring.Signature:
     """Tag probe, seen from the prober: ``request`` (set, line) one cycle, ``match`` the next."""
     return wiring.Signature({
@@ -698,11 +703,11 @@ class PrefetchBuffer(wiring.Component):
         super().__init__({
             "lookup": In(stream.Signature(lookup_layout(p))),
             "result": Out(stream.Signature(result_layout(p))),
-            "event": Out(flow_signature(event_layout(p))),
+            "event": Out(port_flow_signature(event_layout(p))),
             "prefetch": In(stream.Signature(address_layout(p))),
             "fill_req": Out(stream.Signature(address_layout(p))),
             "fill_resp": In(stream.Signature(fill_data_layout(p))),
-            "config": In(flow_signature(config_layout(p))),
+            "config": In(port_flow_signature(config_layout(p))),
             "config_error": Out(1),
             "active_sets_log2": Out(max(1, (p.set_bits).bit_length())),
             "active_ways": Out((p.ways).bit_length()),
@@ -722,11 +727,9 @@ class PrefetchBuffer(wiring.Component):
         m.submodules.lookup_decision = lookup_decision = LookupDecision(p)
         m.submodules.prefetch_decision = prefetch_decision = PrefetchDecision(p)
         connect = wiring.connect
-        connect(m, wiring.flipped(self.config), configuration.config)
         connect(m, wiring.flipped(self.fill_req), fills.fill_req)
         connect(m, wiring.flipped(self.fill_resp), fills.fill_resp)
         connect(m, wiring.flipped(self.result), hit_path.result)
-        connect(m, wiring.flipped(self.event), lookup_decision.event)
         connect(m, lookup_decision.view, lines.lookup_view)
         connect(m, prefetch_decision.view, lines.prefetch_view)
         connect(m, prefetch_decision.victim, replacement.victim)
@@ -735,6 +738,10 @@ class PrefetchBuffer(wiring.Component):
         connect(m, fills.complete, lines.complete)
         connect(m, configuration.invalidate, lines.invalidate)
         m.d.comb += [
+            configuration.config.valid.eq(self.config.valid),
+            configuration.config.payload.eq(self.config.payload),
+            self.event.valid.eq(lookup_decision.event.valid),
+            self.event.payload.eq(lookup_decision.event.payload),
             self.config_error.eq(configuration.error),
             self.active_sets_log2.eq(configuration.sets_log2),
             self.active_ways.eq(configuration.ways),
