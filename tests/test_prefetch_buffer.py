@@ -561,3 +561,298 @@ def test_present_agrees_with_the_lookup_rule(rng):
             assert buffer.present(line) == found, (step, line)
         expected = sum(1 << i for i in range(20) if buffer.present(i))
         assert buffer.present_mask(0, 20) == expected
+
+
+# -- components, each against its own contract (Amaranth simulator) -----------------------
+
+
+def simulate_component(dut, bench):
+    from amaranth.sim import Simulator
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+SMALL = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=4, ways=4, max_fills=2)
+
+
+def test_tag_store_forwards_the_write_of_the_probe_cycle():
+    from hw.prefetch_buffer import TagStore
+
+    dut = TagStore(SMALL)
+
+    async def bench(ctx):
+        # cycle 0: write line 9 into (set 1, way 2) while probing set 1 for line 9
+        ctx.set(dut.write.valid, 1)
+        ctx.set(dut.write.payload, {"set": 1, "way": 2, "line": 9})
+        ctx.set(dut.lookup.request.valid, 1)
+        ctx.set(dut.lookup.request.payload, {"set": 1, "line": 9})
+        ctx.set(dut.prefetch.request.valid, 1)
+        ctx.set(dut.prefetch.request.payload, {"set": 2, "line": 9})
+        await ctx.tick()
+        # cycle 1: the lookup probe sees the forwarded tag, the other set does not; a
+        # write of cycle 1 (line 9 into way 0) is not seen by the answers of cycle 1
+        assert (ctx.get(dut.lookup.match.valid), ctx.get(dut.lookup.match.payload)) == (1, 0b0100)
+        assert ctx.get(dut.prefetch.match.payload) == 0
+        ctx.set(dut.write.payload, {"set": 1, "way": 0, "line": 9})
+        await ctx.tick()
+        # cycle 2: both ways now hold line 9 (stored, then forwarded)
+        assert ctx.get(dut.lookup.match.payload) == 0b0101
+        ctx.set(dut.write.valid, 0)
+        ctx.set(dut.lookup.request.valid, 0)
+        ctx.set(dut.lookup.request.payload, {"set": 1, "line": 8})
+        await ctx.tick()
+        assert ctx.get(dut.lookup.match.payload) == 0
+        assert ctx.get(dut.lookup.match.valid) == 0
+
+    simulate_component(dut, bench)
+
+
+def test_line_state_updates_in_contract_order():
+    from hw.prefetch_buffer import LineState
+
+    dut = LineState(SMALL)
+
+    async def bench(ctx):
+        ctx.set(dut.lookup_view.set, 3)
+        ctx.set(dut.allocate.valid, 1)
+        ctx.set(dut.allocate.payload, {"set": 3, "way": 1})
+        await ctx.tick()
+        ctx.set(dut.allocate.payload, {"set": 3, "way": 2})
+        assert (ctx.get(dut.lookup_view.pending), ctx.get(dut.lookup_view.valid)) == (0b10, 0)
+        await ctx.tick()
+        ctx.set(dut.allocate.valid, 0)
+        # way 1 completes while a LATE write touches it: cancelled, never valid; way 2
+        # completes untouched next cycle: valid
+        ctx.set(dut.touch.valid, 1)
+        ctx.set(dut.touch.payload, {"set": 3, "way": 1, "cancel": 1})
+        ctx.set(dut.complete.valid, 1)
+        ctx.set(dut.complete.payload, {"set": 3, "way": 1})
+        await ctx.tick()
+        ctx.set(dut.touch.valid, 0)
+        ctx.set(dut.complete.payload, {"set": 3, "way": 2})
+        await ctx.tick()
+        ctx.set(dut.complete.valid, 0)
+        view = dut.lookup_view
+        assert (ctx.get(view.valid), ctx.get(view.pending), ctx.get(view.used)) == (0b100, 0, 0b10)
+        # configuration keeping ways 0 and 1 only: way 2 loses its line
+        ctx.set(dut.invalidate.valid, 1)
+        ctx.set(dut.invalidate.payload, {"every": 0, "keep": 0b0011})
+        await ctx.tick()
+        ctx.set(dut.invalidate.valid, 0)
+        assert ctx.get(view.valid) == 0
+
+    simulate_component(dut, bench)
+
+
+def test_replacement_victim_and_touch_order():
+    from hw.prefetch_buffer import Replacement
+
+    dut = Replacement(SMALL)
+
+    async def bench(ctx):
+        victim = dut.victim
+        ctx.set(victim.set, 2)
+        ctx.set(victim.evictable, 0b1111)
+        assert (ctx.get(victim.way), ctx.get(victim.found)) == (3, 1)  # reset rank = way
+        ctx.set(victim.free, 0b0110)
+        assert ctx.get(victim.way) == 1  # the lowest free way first
+        ctx.set(victim.free, 0)
+        ctx.set(victim.evictable, 0)
+        assert ctx.get(victim.found) == 0
+        ctx.set(victim.evictable, 0b1111)
+        # one cycle: the lookup touches way 3, then an allocation in the same set way 2:
+        # ranks (way 0..3) 0 1 2 3 -> 1 2 3 0 -> 2 3 0 1, so way 1 is least recent
+        ctx.set(dut.lookup_touch.valid, 1)
+        ctx.set(dut.lookup_touch.payload, {"set": 2, "way": 3})
+        ctx.set(dut.allocate_touch.valid, 1)
+        ctx.set(dut.allocate_touch.payload, {"set": 2, "way": 2})
+        assert ctx.get(victim.way) == 3  # the victim comes from the ranks of the cycle start
+        await ctx.tick()
+        ctx.set(dut.lookup_touch.valid, 0)
+        ctx.set(dut.allocate_touch.valid, 0)
+        assert ctx.get(victim.way) == 1
+        ctx.set(victim.evictable, 0b1101)
+        assert ctx.get(victim.way) == 0  # rank 2, the largest among ways 0, 2, 3
+        ctx.set(victim.set, 1)
+        assert ctx.get(victim.way) == 3  # other sets untouched
+
+    simulate_component(dut, bench)
+
+
+def test_fill_engine_requests_beats_and_completion():
+    from hw.prefetch_buffer import FillEngine
+
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=4, ways=4, word_bytes=16,
+                             max_fills=2)  # 4 beats a line
+    dut = FillEngine(p)
+
+    async def bench(ctx):
+        ctx.set(dut.fill_req.ready, 1)
+        ctx.set(dut.issue.valid, 1)
+        ctx.set(dut.issue.payload, {"set": 2, "way": 3, "line": 0x15})
+        assert ctx.get(dut.fill_req.valid) == 0 and ctx.get(dut.fill_resp.ready) == 0
+        await ctx.tick()
+        ctx.set(dut.issue.valid, 0)
+        assert ctx.get(dut.in_flight) == 1
+        assert (ctx.get(dut.fill_req.valid), ctx.get(dut.fill_req.payload.addr)) == (1, 0x540)
+        await ctx.tick()
+        assert ctx.get(dut.fill_req.valid) == 0
+        ctx.set(dut.fill_resp.valid, 1)
+        for k in range(4):
+            ctx.set(dut.fill_resp.payload.data, 0x100 + k)
+            if k == 2:  # held for one cycle
+                ctx.set(dut.hold, 1)
+                assert ctx.get(dut.fill_resp.ready) == 0 and ctx.get(dut.beat.valid) == 0
+                await ctx.tick()
+                ctx.set(dut.hold, 0)
+            beat = ctx.get(dut.beat.payload)
+            assert ctx.get(dut.beat.valid) == 1
+            # SRAM word index = (set, way, word): set 2, way 3 -> line slot 11
+            assert (beat.index, beat.data) == (11 * 4 + k, 0x100 + k)
+            assert ctx.get(dut.complete.valid) == (k == 3)
+            if k == 3:
+                assert (ctx.get(dut.complete.payload.set), ctx.get(dut.complete.payload.way)) \
+                    == (2, 3)
+            await ctx.tick()
+        ctx.set(dut.fill_resp.valid, 0)
+        assert ctx.get(dut.in_flight) == 0 and ctx.get(dut.fill_resp.ready) == 0
+
+    simulate_component(dut, bench)
+
+
+def test_hit_path_reads_writes_and_queues_results():
+    from hw.prefetch_buffer import HitPath, LookupKindShape
+
+    dut = HitPath(SMALL)
+    HIT_, MISS_ = LookupKindShape.HIT, LookupKindShape.MISS
+
+    async def bench(ctx):
+        ctx.set(dut.beat.valid, 1)
+        ctx.set(dut.beat.payload, {"index": 5, "data": 0x1122334455667788})
+        await ctx.tick()
+        ctx.set(dut.beat.valid, 0)
+        ctx.set(dut.result.ready, 0)
+        access = {"index": 5, "kind": HIT_, "write": 1, "mask": 0b11, "data": 0xAABB}
+        ctx.set(dut.access.valid, 1)
+        ctx.set(dut.access.payload, access)  # write hit: lanes 0, 1
+        await ctx.tick()
+        ctx.set(dut.access.payload, {**access, "write": 0, "mask": 0, "data": 0})  # read hit
+        await ctx.tick()
+        ctx.set(dut.access.payload, {**access, "kind": MISS_, "write": 0})  # read miss
+        await ctx.tick()
+        ctx.set(dut.access.valid, 0)
+        await ctx.tick()
+        await ctx.tick()  # results wait in the queue while result.ready is low
+        ctx.set(dut.result.ready, 1)
+        got = []
+        for _ in range(4):
+            if ctx.get(dut.result.valid):
+                r = ctx.get(dut.result.payload)
+                got.append((r.kind, r.write, r.data))
+            await ctx.tick()
+        assert got == [(HIT_, 1, 0), (HIT_, 0, 0x112233445566AABB), (MISS_, 0, 0)]
+
+    simulate_component(dut, bench)
+
+
+def test_configuration_applies_at_decide_and_flags_bad_values():
+    from hw.prefetch_buffer import Configuration
+
+    dut = Configuration(SMALL)
+
+    async def bench(ctx):
+        assert (ctx.get(dut.set_mask), ctx.get(dut.way_enable)) == (3, 0b1111)
+        ctx.set(dut.config.valid, 1)
+        ctx.set(dut.config.payload, {"sets_log2": 1, "ways": 3})
+        await ctx.tick()
+        ctx.set(dut.config.valid, 0)
+        # the cycle after: still in force the old values, next mask the new one, and the
+        # invalidation of every line (the set count changes)
+        assert (ctx.get(dut.set_mask), ctx.get(dut.next_set_mask)) == (3, 1)
+        assert ctx.get(dut.invalidate.valid) == 1
+        assert (ctx.get(dut.invalidate.payload.every), ctx.get(dut.invalidate.payload.keep)) \
+            == (1, 0b0111)
+        await ctx.tick()
+        assert (ctx.get(dut.set_mask), ctx.get(dut.way_enable), ctx.get(dut.ways)) == (1, 7, 3)
+        assert ctx.get(dut.invalidate.valid) == 0 and ctx.get(dut.error) == 0
+        ctx.set(dut.config.valid, 1)
+        ctx.set(dut.config.payload, {"sets_log2": 1, "ways": 0})
+        await ctx.tick()
+        ctx.set(dut.config.valid, 0)
+        assert ctx.get(dut.invalidate.valid) == 0 and ctx.get(dut.error) == 1
+
+    simulate_component(dut, bench)
+
+
+def test_counter_bank_counts_one_cycle_after_the_bump():
+    from hw.prefetch_buffer import CounterBank
+
+    dut = CounterBank(PrefetchBufferParams(counter_width=2))
+
+    async def bench(ctx):
+        ctx.set(dut.bump.hits, 1)
+        await ctx.tick()
+        assert ctx.get(dut.counters.hits) == 0
+        await ctx.tick()
+        assert ctx.get(dut.counters.hits) == 1
+        await ctx.tick()
+        await ctx.tick()
+        assert ctx.get(dut.counters.hits) == 3
+        await ctx.tick()
+        assert ctx.get(dut.counters.hits) == 0  # wraps at counter_width
+        assert ctx.get(dut.counters.misses) == 0
+
+    simulate_component(dut, bench)
+
+
+def test_lookup_and_prefetch_decisions():
+    from hw.prefetch_buffer import LookupDecision, LookupKindShape, PrefetchDecision
+
+    lookup, prefetch = LookupDecision(SMALL), PrefetchDecision(SMALL)
+    from amaranth.hdl import Module
+
+    m = Module()
+    m.submodules.lookup, m.submodules.prefetch = lookup, prefetch
+
+    async def bench(ctx):
+        for dut in (lookup, prefetch):
+            ctx.set(dut.way_enable, 0b0111)
+            ctx.set(dut.view.valid, 0b0101)
+            ctx.set(dut.view.pending, 0b0010)
+            ctx.set(dut.view.used, 0b0001)
+        ctx.set(lookup.lookup.valid, 1)
+        ctx.set(lookup.lookup.payload, {"line": 7, "set": 3, "write": 1})
+        # ways 1 (in flight) and 3 (disabled) hold the line: LATE in way 1, a write: cancel
+        ctx.set(lookup.match, 0b1010)
+        assert ctx.get(lookup.kind) == LookupKindShape.LATE
+        assert ctx.get(lookup.touch.valid) == 1 and ctx.get(lookup.touch.payload.way) == 1
+        assert ctx.get(lookup.touch.payload.cancel) == 1 and ctx.get(lookup.first_use) == 1
+        ctx.set(lookup.match, 0b0101)  # lowest valid match: way 0, used already
+        assert ctx.get(lookup.kind) == LookupKindShape.HIT
+        assert ctx.get(lookup.touch.payload.cancel) == 0 and ctx.get(lookup.first_use) == 0
+        ctx.set(lookup.match, 0b1000)  # only the disabled way
+        assert ctx.get(lookup.kind) == LookupKindShape.MISS and ctx.get(lookup.touch.valid) == 0
+        # the prefetch: no match, no free enabled way (way 3 is disabled), so the victim
+        # query decides; its answer (way 2, valid and unused) counts useless
+        ctx.set(prefetch.request.valid, 1)
+        ctx.set(prefetch.request.payload, {"line": 9, "set": 3})
+        assert (ctx.get(prefetch.victim.free), ctx.get(prefetch.victim.evictable)) == (0, 0b0101)
+        ctx.set(prefetch.victim.way, 2)
+        ctx.set(prefetch.victim.found, 1)
+        assert ctx.get(prefetch.allocate.valid) == 1 and ctx.get(prefetch.useless) == 1
+        # the same cycle's lookup touch of that way makes it used: not useless
+        ctx.set(prefetch.lookup_touch.valid, 1)
+        ctx.set(prefetch.lookup_touch.payload, {"set": 3, "way": 2})
+        assert ctx.get(prefetch.useless) == 0
+        ctx.set(prefetch.victim.found, 0)
+        assert ctx.get(prefetch.busy) == 1 and ctx.get(prefetch.allocate.valid) == 0
+        ctx.set(prefetch.match, 0b0010)
+        assert ctx.get(prefetch.duplicate) == 1 and ctx.get(prefetch.busy) == 0
+        await ctx.tick()
+        assert ctx.get(lookup.access.valid) == 1 and ctx.get(lookup.event.valid) == 1
+        assert ctx.get(lookup.event.payload.line) == 7
+
+    simulate_component(m, bench)
