@@ -120,22 +120,23 @@ class UvmTreeEngine(wiring.Component):
         return m
 
     def _datapath(self, m: Module, in_valid):
-        """Every stage of :data:`PIPELINE_STAGES` but the last one's register.
+        """The stage components, chained; returns (valid, result) of the output stage.
 
-        Returns (valid, result) of the output stage; the caller registers the result
-        (compact) or writes it into the output FIFO, so the batch is on ``o``
-        ``params.latency`` cycles after its input handshake.
+        The caller registers the result (compact) or writes it into the output FIFO,
+        so the batch is on ``o`` ``params.latency`` cycles after its input handshake.
         """
-        pipe = _Pipeline(m, self.params)
-        valid = in_valid
-        for stage in STAGE_NAMES[:-1]:
-            valid = pipe.reg(valid, stage, "valid")
-        st = pipe.geometry(self.i.payload)
-        st = pipe.growth(st)
-        st, counts, fpart = pipe.tree(st)
-        passes, st, counter = pipe.counts(st, counts, fpart)
-        sel, st, counter = pipe.select(st, passes, counter)
-        return valid, pipe.place(st, sel, counter)
+        previous = None
+        for component_class in STAGE_COMPONENTS:
+            layout = request_layout(self.params) if previous is None else previous.o.payload.shape()
+            component = component_class(self.params, layout)
+            m.submodules[component_class.__name__] = component
+            if previous is None:
+                m.d.comb += [component.i.valid.eq(in_valid),
+                             component.i.payload.eq(self.i.payload)]
+            else:
+                wiring.connect(m, previous.o, component.i)
+            previous = component
+        return previous.o.valid, previous.o.payload
 
 
 #: stage names in pipeline order (``model.uvm_tree.PIPELINE_STAGES``)
@@ -298,6 +299,14 @@ class _Pipeline:
             st[f"tcut{k}"] = (st.pop(f"product{k}") * multiplier) >> shift
         return self.carry(st, "grow")
 
+    def node_counts(self, st: dict) -> dict:
+        """Stages tree .. passes: the tree, then its node counts and threshold tests."""
+        st, counts, fpart = self.tree(st)
+        passes, st, counter = self.counts(st, counts, fpart)
+        st.update({f"pass{k}": v for k, v in passes.items()})
+        st["counter"] = counter
+        return st
+
     def tree(self, st: dict):
         """Stage tree: tree = resident | faulted | grown; has-eligible of every node."""
         W, K = self.W, self.K
@@ -363,10 +372,11 @@ class _Pipeline:
         counter = self.reg((st["counter_base"] + fpart[0])[:16], "passes", "counter")
         return passes, self.carry(st, "passes"), counter
 
-    def select(self, st, passes, counter):
+    def select(self, st: dict) -> dict:
         """Stage select: pass, no passing ancestor, an eligible fault inside; the masks
         the last stages apply (tree leaves, what the paths and filters keep / force)."""
         W, K = self.W, self.K
+        passes = {k: st[f"pass{k}"] for k in range(K + 1)}
         anc = {K: [Const(0)]}
         for k in range(K - 1, -1, -1):
             above = self.wire(Cat(anc[k + 1][i] | passes[k + 1][i] for i in range(W >> (k + 1))),
@@ -375,9 +385,7 @@ class _Pipeline:
         sel = {}
         for k in range(K + 1):
             has_e = st[f"has_eligible{k}"]
-            sel[k] = self.reg(Cat(passes[k][i] & ~anc[k][i] & has_e[i] for i in range(W >> k)),
-                              "select", f"selected{k}")
-        counter = self.reg(counter, "select", "counter")
+            sel[k] = Cat(passes[k][i] & ~anc[k][i] & has_e[i] for i in range(W >> k))
         leaf_mask = self.leaves(st["offset"], st["leaf_count"])
         if self.hmm:
             in_block = self.leaves(st["region_first"], st["region_outer"])
@@ -392,16 +400,19 @@ class _Pipeline:
             "enabled": st["enabled"],
             "before": st["before"],
             "min_faults": st["min_faults"],
+            "counter": st["counter"],
         }
         if self.hmm:
             keep["clamp"] = st["clamp"]
             keep["region_first"] = st["region_first"]
-        return sel, self.carry(keep, "select"), counter
+        keep.update({f"selected{k}": v for k, v in sel.items()})
+        return self.carry(keep, "select")
 
-    def place(self, st, sel, counter):
+    def place(self, st: dict) -> dict:
         """Stages cover, unshift and output: union of the selected nodes minus the clamp's
         dropped leaves, back to pages, the filters, the hint."""
         W, K, hmm = self.W, self.K, self.hmm
+        sel = {k: st.pop(f"selected{k}") for k in range(K + 1)}
         offset = st["offset"]
         clamp = st["clamp"] if hmm else offset  # regular blocks: the region starts at page 0
         leaves = []
@@ -416,7 +427,7 @@ class _Pipeline:
                 drop = Cat(low).any() & (((offset + clamp) if hmm else (offset << 1)) > t)
             leaves.append(cov & ~drop)
         st["covered"] = Cat(leaves) & st.pop("leaf_mask")
-        st["counter"] = Mux(st["enabled"], counter, st.pop("before"))
+        st["counter"] = Mux(st["enabled"], st["counter"], st.pop("before"))
         st = self.carry(st, "cover")
 
         out_t, offset = st.pop("covered"), st["offset"]
@@ -430,10 +441,108 @@ class _Pipeline:
         enabled = self.reg(st["enabled"], "unshift", "enabled")
         min_faults = self.reg(st["min_faults"], "unshift", "min_faults")
 
-        result = Signal(response_layout(self.params), name="output_result")
-        self.m.d.comb += [
-            result.prefetch.eq(prefetch),
-            result.migrations_after.eq(counter),
-            result.hint.eq(enabled & (counter >= min_faults) & prefetch.any()),
-        ]
-        return result
+        return {
+            "prefetch": prefetch,
+            "hint": enabled & (counter >= min_faults) & prefetch.any(),
+            "migrations_after": counter,
+        }
+
+
+class _StageGroup(wiring.Component):
+    """A run of pipeline stages (:attr:`STAGES`, registered as the params say).
+
+    ``i`` / ``o``: always-ready streams (the pipeline never stalls; the compact
+    engine's enable stalls it whole); ``o.payload`` is the batch's values at the end
+    of the last stage, its layout derived from the stage logic (:meth:`logic`).
+    """
+
+    STAGES: tuple[str, ...] = ()
+
+    def __init__(self, params: UvmTreeParams, in_layout: data.StructLayout):
+        self.params = params
+        scratch = Module()  # built once to read the output shapes, then dropped
+        scratch._MustUse__silence = True
+        probe = self.logic(_Pipeline(scratch, params), Signal(in_layout))
+        out_layout = data.StructLayout({name: value.shape() for name, value in probe.items()})
+        super().__init__({
+            "i": In(stream.Signature(in_layout, always_ready=True)),
+            "o": Out(stream.Signature(out_layout, always_ready=True)),
+        })
+
+    def logic(self, pipe: _Pipeline, payload) -> dict:
+        raise NotImplementedError
+
+    def elaborate(self, platform):
+        m = Module()
+        pipe = _Pipeline(m, self.params)
+        valid = self.i.valid
+        for stage in self.STAGES:
+            valid = pipe.reg(valid, stage, "valid")
+        values = self.logic(pipe, self.i.payload)
+        m.d.comb += self.o.valid.eq(valid)
+        m.d.comb += [self.o.payload[name].eq(value) for name, value in values.items()]
+        return m
+
+
+def _fields(payload) -> dict:
+    return {name: payload[name] for name in payload.shape().members}
+
+
+class TreeGeometry(_StageGroup):
+    """Stages input and place. In: the request. Out: the region's geometry in tree
+    coordinates (offset, leaf count, last leaf, faulted_region leaves), the masks shifted
+    by the offset's two low bits, the filters' remove mask, the path flags, the full-node
+    thresholds ``tfull{k}`` and the counter's base."""
+
+    STAGES = ("input", "place")
+
+    def logic(self, pipe, payload):
+        return pipe.geometry(payload)
+
+
+class TreeGrowth(_StageGroup):
+    """Stages shift and grow. Out: the masks in tree coordinates, the tree's leaves,
+    growth per 16-leaf group (and of the whole region), eligible and counted faults, the
+    cut-node thresholds ``tcut{k}`` and the last node of each level (``is_last{k}``)."""
+
+    STAGES = ("shift", "grow")
+
+    def logic(self, pipe, payload):
+        return pipe.growth(_fields(payload))
+
+
+class NodeCounts(_StageGroup):
+    """Stages tree .. passes. Out: ``pass{k}`` (node i of level k holds more than its
+    threshold), ``has_eligible{k}`` (node i holds an eligible fault), the counter."""
+
+    STAGES = ("tree", "count_low", "count_mid", "count_high", "count_top", "passes")
+
+    def logic(self, pipe, payload):
+        return pipe.node_counts(_fields(payload))
+
+
+class NodeSelection(_StageGroup):
+    """Stage select. Out: ``selected{k}`` (passes, no passing ancestor, an eligible
+    fault inside), the tree-leaf mask, what the paths and filters keep and force."""
+
+    STAGES = ("select",)
+
+    def logic(self, pipe, payload):
+        return pipe.select(_fields(payload))
+
+
+class PrefetchPlacement(_StageGroup):
+    """Stages cover and unshift, and the output stage's logic. Out: the response
+    (prefetch = selected leaves minus the clamp's, in pages, filtered; hint; counter),
+    registered by the engine's output FIFO or register."""
+
+    STAGES = ("cover", "unshift")
+
+    def logic(self, pipe, payload):
+        return pipe.place(_fields(payload))
+
+
+#: the stage components in pipeline order; together they build every stage but the
+#: output register (the engine's FIFO or register)
+STAGE_COMPONENTS = (TreeGeometry, TreeGrowth, NodeCounts, NodeSelection, PrefetchPlacement)
+assert sum((c.STAGES for c in STAGE_COMPONENTS), ()) == STAGE_NAMES[:-1]
