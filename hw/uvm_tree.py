@@ -15,7 +15,8 @@ Interface (``max_pages`` = W from :class:`model.uvm_tree.UvmTreeParams`):
 - ``i``: stream of :func:`request_layout` (W-bit masks in block coordinates,
   geometry, policy, counter); ``o``: stream of :func:`response_layout`.
 - Latency ``params.latency`` cycles from the input handshake to the output
-  handshake (:data:`LATENCY` = 9 pipelined, 5 with ``pipelined=False``);
+  handshake (:data:`LATENCY` = 14 pipelined, one cycle per stage of
+  ``model.uvm_tree.PIPELINE_STAGES``; 5 with ``pipelined=False``);
   initiation interval 1: a new batch every cycle whatever the number of
   faults. No batch is dropped or duplicated under backpressure on ``o``:
   the pipelined engine never stalls its datapath; results wait in a
