@@ -140,6 +140,9 @@ class UvmTreeEngine(wiring.Component):
         return previous.o.valid, previous.o.payload
 
 
+#: leaves per slice of the leaf-range masks (:meth:`_Pipeline.slice_bounds`)
+SLICE_LEAVES = 32
+
 #: stage names in pipeline order (``model.uvm_tree.PIPELINE_STAGES``)
 STAGE_NAMES = tuple(name for name, _ in PIPELINE_STAGES)
 
@@ -182,9 +185,33 @@ class _Pipeline:
     def carry(self, bundle: dict, stage: str) -> dict:
         return {k: self.reg(v, stage, k) for k, v in bundle.items()}
 
-    def leaves(self, lower, upper):
-        """W-bit mask of the leaves i with lower <= i < upper."""
-        return Cat((lower <= i) & (upper > i) for i in range(self.W))
+    def slice_bounds(self, lower, upper, name: str, lower_max: int | None = None) -> dict:
+        """Bounds of ``lower <= i < upper`` local to each :data:`SLICE_LEAVES`-leaf slice.
+
+        Registered a stage before :meth:`sliced_leaves` builds the mask from them, so
+        each bound drives the comparators of one slice only (a bound register shared
+        by all W comparators was the routed critical path). Slices at or above
+        ``lower_max`` (a bound on ``lower``) get no lower bound.
+        """
+        def local(value, base):
+            return Mux(value <= base, 0,
+                       Mux(value >= base + SLICE_LEAVES, SLICE_LEAVES, (value - base)[:6]))
+
+        bounds = {}
+        for first in range(0, self.W, SLICE_LEAVES):
+            if lower_max is None or first < lower_max:
+                bounds[f"{name}_lower{first}"] = local(lower, first)
+            bounds[f"{name}_upper{first}"] = local(upper, first)
+        return bounds
+
+    def sliced_leaves(self, st: dict, name: str):
+        """The W-bit mask of :meth:`slice_bounds` ``name``, popped from ``st``."""
+        parts = []
+        for first in range(0, self.W, SLICE_LEAVES):
+            lower = st.pop(f"{name}_lower{first}", 0)
+            upper = st.pop(f"{name}_upper{first}")
+            parts.append(Cat((lower <= j) & (upper > j) for j in range(SLICE_LEAVES)))
+        return Cat(parts)
 
     def region_geometry(self, request):
         """(first page mod 16, pages) of the tree's region: the block, or max_region."""
@@ -271,10 +298,10 @@ class _Pipeline:
         for name in ("faulted", "thrashing", "base"):
             st[name] = ((st[name] << offset)[:W] if hmm
                         else (st[name] << Cat(Const(0, 2), offset[2:]))[:W])
-        st["tree_leaves"] = self.leaves(offset, st["leaf_count"])
-        st["fregion"] = self.leaves(st.pop("fault_first"), st.pop("fault_outer"))
+        st.update(self.slice_bounds(offset, st["leaf_count"], "tree_leaves", BIG_PAGE_PAGES))
+        st.update(self.slice_bounds(st.pop("fault_first"), st.pop("fault_outer"), "fregion"))
         # the cut node passes when count > floor(size * threshold / 100): size * threshold
-        # here, the divide by 100 in stage grow
+        # here, the divide by 100 in stage count_low
         last = st.pop("last")
         threshold = st.pop("threshold")
         for k in range(1, K + 1):
@@ -283,21 +310,21 @@ class _Pipeline:
             st[f"is_last{k}"] = Cat((last >> k) == i for i in range(W >> k))
         st = self.carry(st, "shift")
 
+        st["tree_leaves"] = self.sliced_leaves(st, "tree_leaves")
         if hmm:
             # pages outside the region shifted into the tree's range do not count
             for name in ("faulted", "thrashing", "base"):
                 st[name] = st[name] & st["tree_leaves"]
             st["grow_all"] = st["faulted"].any() & ~st["thrashing"].any()
         faulted, thrashing = st.pop("faulted"), st.pop("thrashing")
-        st["grow"] = Cat(faulted[g * 16:(g + 1) * 16].any()
-                         & ~thrashing[g * 16:(g + 1) * 16].any()
-                         for g in range(W // BIG_PAGE_PAGES))
-        fregion = st.pop("fregion")
+        # growth per 16-leaf group, or of the whole region when it holds no big page
+        big, grow_all = st.pop("big"), st.pop("grow_all")
+        st["grown"] = Cat(Mux(big, faulted[g * 16:(g + 1) * 16].any()
+                              & ~thrashing[g * 16:(g + 1) * 16].any(), grow_all)
+                          for g in range(W // BIG_PAGE_PAGES))
+        fregion = self.sliced_leaves(st, "fregion")
         st["eligible"] = faulted & ~thrashing & fregion
         st["fcount"] = faulted & fregion
-        for k in range(1, K + 1):
-            multiplier, shift = reciprocal_of_100(((1 << 7) - 1) << k)
-            st[f"tcut{k}"] = (st.pop(f"product{k}") * multiplier) >> shift
         return self.carry(st, "grow")
 
     def node_counts(self, st: dict) -> dict:
@@ -311,9 +338,8 @@ class _Pipeline:
     def tree(self, st: dict):
         """Stage tree: tree = resident | faulted | grown; has-eligible of every node."""
         W, K = self.W, self.K
-        big, grow = st.pop("big"), st.pop("grow")
-        grown = Mux(big, Cat(grow[g].replicate(16) for g in range(W // BIG_PAGE_PAGES)),
-                    st.pop("grow_all").replicate(W))
+        grow = st.pop("grown")
+        grown = Cat(grow[g].replicate(16) for g in range(W // BIG_PAGE_PAGES))
         tree = self.reg(st.pop("base") | (grown & st.pop("tree_leaves")), "tree", "tree")
         elig = st.pop("eligible")
         has_e = {0: [elig[i] for i in range(W)]}
@@ -360,6 +386,12 @@ class _Pipeline:
                 for k, level in zip(levels, sums, strict=True):
                     counts[k] = [self.reg(c, stage, f"count{k}_{i}") for i, c in enumerate(level)]
             pending = levels
+            if stage == "count_low":
+                # the cut nodes' thresholds: size * threshold / 100 by a reciprocal multiply
+                # (a cycle after the product, also in the compact engine)
+                for k in range(1, K + 1):
+                    multiplier, shift = reciprocal_of_100(((1 << 7) - 1) << k)
+                    st[f"tcut{k}"] = (st.pop(f"product{k}") * multiplier) >> shift
             # the fault popcount: four levels in count_low, the rest in count_mid
             depth = fault_levels.get(stage, 0)
             if depth:
@@ -371,6 +403,13 @@ class _Pipeline:
         for k in pending:
             passes[k] = self.reg(self.level_pass(k, counts[k], st), "passes", f"pass{k}")
         counter = self.reg((st["counter_base"] + fpart[0])[:16], "passes", "counter")
+        # the bounds of stage select's masks, per slice
+        st.update(self.slice_bounds(st["offset"], st.pop("leaf_count"), "leaf_mask",
+                                    BIG_PAGE_PAGES))
+        if self.hmm:
+            st.update(self.slice_bounds(st["region_first"], st.pop("region_outer"), "in_block"))
+        else:
+            st.update(self.slice_bounds(0, st.pop("num_pages"), "in_block", 0))
         return passes, self.carry(st, "passes"), counter
 
     def select(self, st: dict) -> dict:
@@ -387,11 +426,8 @@ class _Pipeline:
         for k in range(K + 1):
             has_e = st[f"has_eligible{k}"]
             sel[k] = Cat(passes[k][i] & ~anc[k][i] & has_e[i] for i in range(W >> k))
-        leaf_mask = self.leaves(st["offset"], st["leaf_count"])
-        if self.hmm:
-            in_block = self.leaves(st["region_first"], st["region_outer"])
-        else:
-            in_block = Cat(st["num_pages"] > i for i in range(W))
+        leaf_mask = self.sliced_leaves(st, "leaf_mask")
+        in_block = self.sliced_leaves(st, "in_block")
         tree_path = st["enabled"] & ~st["first_touch"] & ~st["no_logic"]
         keep = {
             "offset": st["offset"],

@@ -67,7 +67,7 @@ def run_stage(dut, inputs: dict, outputs: list[str]) -> dict:
 
 def geometry_fields():
     return {"faulted": 32, "thrashing": 32, "base": 32, "fault_first": 7, "fault_outer": 7,
-            "leaf_count": 7, "offset": 4, "last": 6, "threshold": 7}
+            "leaf_count": 7, "offset": 4, "last": 6, "threshold": 7, "big": 1, "grow_all": 1}
 
 
 def test_tree_geometry_offset_only_with_a_whole_big_page():
@@ -94,36 +94,44 @@ def test_tree_geometry_offset_only_with_a_whole_big_page():
 
 
 def test_tree_growth_groups_and_cut_thresholds():
-    # faults 5, 20, thrashing 9: big page [0,16) does not grow, [16,32) does; the
+    # faults 5, 20, thrashing 9: big page [0,16) does not grow, [16,32) does (a region
+    # holding a big page grows per group; without one, both groups take grow_all); the
     # block holds 30 leaves (last leaf 29), so the cut nodes are [16,30) at level 4
-    # (14 leaves: floor(14 * 51 / 100) = 7) and [0,30) at level 5 (floor(1530 / 100) = 15)
+    # (14 leaves: size * threshold = 14 * 51) and [0,30) at level 5 (30 * 51)
     dut = component_with_input(TreeGrowth, geometry_fields())
     out = run_stage(dut, dict(faulted=bits(5, 20), thrashing=bits(9), base=bits(5, 20),
                               fault_first=0, fault_outer=30, leaf_count=30, offset=0, last=29,
-                              threshold=51),
-                    ["grow", "eligible", "fcount", "tree_leaves", "tcut4", "tcut5",
+                              threshold=51, big=1),
+                    ["grown", "eligible", "fcount", "tree_leaves", "product4", "product5",
                      "is_last4", "is_last5", "is_last1"])
-    assert out["grow"] == 0b10
+    assert out["grown"] == 0b10
     assert out["eligible"] == bits(5, 20) == out["fcount"]
     assert out["tree_leaves"] == span(0, 30)
-    assert (out["tcut4"], out["tcut5"]) == (7, 15)
+    assert (out["product4"], out["product5"]) == (14 * 51, 30 * 51)
     assert (out["is_last4"], out["is_last5"], out["is_last1"]) == (0b10, 1, 1 << 14)
+    for grow_all in (0, 1):
+        out = run_stage(dut, dict(faulted=bits(5, 20), thrashing=bits(9), grow_all=grow_all,
+                                  leaf_count=30, fault_outer=30, last=29), ["grown"])
+        assert out["grown"] == (0b11 if grow_all else 0)
 
 
 def test_node_counts_pass_tests_and_counter():
     # tree {5} | grown [16,32) = 17 leaves. [0,16) 1 > 8 fails, [16,32) 16 > 8 passes,
     # the root 17 > 16 passes; leaves pass where the tree has a page (1 > 0).
     thresholds = full_node_thresholds(6)[51]
-    fields = {"base": 32, "grow": 2, "grow_all": 1, "big": 1, "tree_leaves": 32,
+    fields = {"base": 32, "grown": 2, "tree_leaves": 32,
               "eligible": 32, "fcount": 32, "counter_base": 16}
     fields.update({f"tfull{k}": 5 for k in range(6)})
-    fields.update({f"tcut{k}": 5 for k in range(1, 6)})
+    fields.update({f"product{k}": 13 for k in range(1, 6)})
+    fields.update({"offset": 4, "leaf_count": 7, "num_pages": 7})
     fields.update({f"is_last{k}": 32 >> k for k in range(1, 6)})
     dut = component_with_input(NodeCounts, fields)
-    inputs = dict(base=bits(5), grow=0b10, big=1, tree_leaves=ALL, eligible=bits(5, 20),
+    inputs = dict(base=bits(5), grown=0b10, tree_leaves=ALL, eligible=bits(5, 20),
                   fcount=bits(5, 20), counter_base=3)
     inputs.update({f"tfull{k}": thresholds[k] for k in range(6)})
-    inputs.update({f"tcut{k}": thresholds[k] for k in range(1, 6)})  # full last nodes
+    # full last nodes: size * threshold = 2**k * 51 (cut-node threshold = full-node one)
+    inputs.update({f"product{k}": (1 << k) * 51 for k in range(1, 6)})
+    inputs.update({"leaf_count": 32, "num_pages": 32})
     inputs.update({f"is_last{k}": 1 << ((32 >> k) - 1) for k in range(1, 6)})
     out = run_stage(dut, inputs, [f"pass{k}" for k in range(6)] + ["counter", "has_eligible4",
                                                                    "has_eligible0"])
@@ -139,7 +147,9 @@ def test_node_selection_highest_passing_node_with_an_eligible_fault():
     # [0,16) holds the fault at 5 but fails, so nothing above leaf 5 hides it.
     fields = {f"pass{k}": 32 >> k for k in range(6)}
     fields.update({f"has_eligible{k}": 32 >> k for k in range(6)})
-    fields.update({"offset": 4, "leaf_count": 7, "num_pages": 7, "remove": 32, "enabled": 1,
+    # the leaf-range masks come as bounds per 32-leaf slice: one slice here
+    fields.update({"offset": 4, "leaf_mask_lower0": 6, "leaf_mask_upper0": 6,
+                   "in_block_upper0": 6, "remove": 32, "enabled": 1,
                    "first_touch": 1, "no_logic": 1, "before": 16, "min_faults": 5,
                    "counter": 16})
     dut = component_with_input(NodeSelection, fields)
@@ -148,7 +158,8 @@ def test_node_selection_highest_passing_node_with_an_eligible_fault():
               "has_eligible0": bits(5, 20), "has_eligible1": bits(2, 10),
               "has_eligible2": bits(1, 5), "has_eligible3": bits(0, 2),
               "has_eligible4": 0b11, "has_eligible5": 1,
-              "offset": 0, "leaf_count": 32, "num_pages": 32, "remove": bits(5, 9, 20),
+              "offset": 0, "leaf_mask_upper0": 32, "in_block_upper0": 32,
+              "remove": bits(5, 9, 20),
               "enabled": 1, "counter": 2}
     out = run_stage(dut, inputs, [f"selected{k}" for k in range(6)]
                     + ["keep_mask", "force_mask", "leaf_mask", "counter"])
