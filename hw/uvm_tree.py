@@ -286,6 +286,11 @@ class _Pipeline:
             st["clamp"] = Mux(r0 < offset, offset - r0, 0)[:4]
             st["region_first"] = r0
             st["region_outer"] = req.region_outer
+        leaf_count = st["leaf_count"]
+        for k in range(1, self.K + 1):
+            # size of the level's last node, (last mod 2**k) + 1 = leaf_count mod 2**k or
+            # 2**k: no adder in front of stage shift's multiply
+            st[f"size{k}"] = Mux(leaf_count[:k] == 0, 1 << k, leaf_count[:k])
         for k in range(self.K + 1):
             width = max(row[k] for row in table).bit_length()
             st[f"tfull{k}"] = Array(Const(row[k], width) for row in table)[req.threshold]
@@ -305,7 +310,7 @@ class _Pipeline:
         last = st.pop("last")
         threshold = st.pop("threshold")
         for k in range(1, K + 1):
-            st[f"product{k}"] = (last[:k] + 1) * threshold
+            st[f"product{k}"] = st.pop(f"size{k}") * threshold
             # the level's last (possibly cut) node, one-hot: index last >> k
             st[f"is_last{k}"] = Cat((last >> k) == i for i in range(W >> k))
         st = self.carry(st, "shift")

@@ -67,7 +67,8 @@ def run_stage(dut, inputs: dict, outputs: list[str]) -> dict:
 
 def geometry_fields():
     return {"faulted": 32, "thrashing": 32, "base": 32, "fault_first": 7, "fault_outer": 7,
-            "leaf_count": 7, "offset": 4, "last": 6, "threshold": 7, "big": 1, "grow_all": 1}
+            "leaf_count": 7, "offset": 4, "last": 6, "threshold": 7, "big": 1, "grow_all": 1,
+            **{f"size{k}": k + 1 for k in range(1, 6)}}
 
 
 def test_tree_geometry_offset_only_with_a_whole_big_page():
@@ -81,7 +82,8 @@ def test_tree_geometry_offset_only_with_a_whole_big_page():
                        preferred=Preferred.NONE, same_dest=1, migrations_before=7)
         out = run_stage(dut, request, ["offset", "leaf_count", "last", "fault_first",
                                        "fault_outer", "faulted", "remove", "counter_base",
-                                       "big"] + [f"tfull{k}" for k in range(6)])
+                                       "big", "size4", "size5"]
+                      + [f"tfull{k}" for k in range(6)])
         assert (out["big"], out["offset"]) == (offset > 0, offset)
         assert (out["leaf_count"], out["last"]) == (pages + offset, pages + offset - 1)
         assert (out["fault_first"], out["fault_outer"]) == (1 + offset, 2 + offset)
@@ -89,6 +91,9 @@ def test_tree_geometry_offset_only_with_a_whole_big_page():
         assert out["faulted"] == (bits(3, 4) if offset else bits(0, 1))
         assert out["remove"] == bits(0, 1)  # block coordinates
         assert out["counter_base"] == 7
+        # the last node's size at levels 4, 5: (last mod 2**k) + 1
+        assert (out["size4"], out["size5"]) == ((pages + offset - 1) % 16 + 1,
+                                                (pages + offset - 1) % 32 + 1)
         # floor(2**k * 51 / 100): 0, 1, 2, 4, 8, 16
         assert [out[f"tfull{k}"] for k in range(6)] == list(thresholds) == [0, 1, 2, 4, 8, 16]
 
@@ -101,7 +106,8 @@ def test_tree_growth_groups_and_cut_thresholds():
     dut = component_with_input(TreeGrowth, geometry_fields())
     out = run_stage(dut, dict(faulted=bits(5, 20), thrashing=bits(9), base=bits(5, 20),
                               fault_first=0, fault_outer=30, leaf_count=30, offset=0, last=29,
-                              threshold=51, big=1),
+                              threshold=51, big=1, size1=2, size2=2, size3=6, size4=14,
+                              size5=30),
                     ["grown", "eligible", "fcount", "tree_leaves", "product4", "product5",
                      "is_last4", "is_last5", "is_last1"])
     assert out["grown"] == 0b10
