@@ -166,7 +166,8 @@ def build(board_name: str, top: str, config: str | None, nextpnr_opts: str = "")
 
     wrapper = SynthWrapper(block.build(**params))
     platform = make_platform(board)
-    options = nextpnr_options(board, nextpnr_opts)
+    extra = nextpnr_opts or getattr(block, "NEXTPNR_OPTS", {}).get(board_name, "")
+    options = nextpnr_options(board, extra)
     started = time.monotonic()
     try:
         platform.build(

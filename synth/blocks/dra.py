@@ -3,7 +3,8 @@
 ulx3s (ECP5-85F) builds K = 8 (default) and K = 16 (CONFIG=k16) with 48-bit
 addresses and a 64-slot ring. The iCE40 UP5K (5280 logic cells) builds a
 reduced datapath: 24-bit addresses, 12-bit window and proximity, 2 tag ranges,
-16-bit counters, K = 8 (default) or K = 16 (CONFIG=ice_k16).
+16-bit counters, K = 4 (default; K = 8, CONFIG=ice_k8, needs 6,603 of the 5,280
+logic cells).
 """
 
 from hw.dra import Dra
@@ -21,7 +22,9 @@ CONFIGS = {
     "ice_k8": dict(entries=8, **_ICE40),
     "ice_k16": dict(entries=16, **_ICE40),
 }
-BOARD_CONFIG = {"icebreaker": "ice_k8", "ulx3s": "default"}
+BOARD_CONFIG = {"icebreaker": "ice_k4", "ulx3s": "default"}
+# router2 does not converge on the pipelined DRA within 15 minutes; router1 routes it in ~15
+NEXTPNR_OPTS = {"ulx3s": "--router router1"}
 
 
 def build(**params) -> Dra:
