@@ -186,11 +186,11 @@ def test_shipped_recordings_load_and_simulate(name, accesses, writes):
 # CSV and NPZ
 
 
-def random_chunks(rng, count=5):
+def random_chunks(rng, count=5, min_rows=1):
     chunks = []
     cycle = 0
     for _ in range(count):
-        n = rng.randint(1, 3000)
+        n = rng.randint(min_rows, 3000)
         gaps = [rng.choice((0, 1, 7, 1 << 33)) for _ in range(n)]
         cyc = np.cumsum(np.array(gaps, np.int64)) + cycle
         cycle = int(cyc[-1])
@@ -248,7 +248,7 @@ def test_malformed_csv_names_the_line(tmp_path, body, message):
 
 def good_npz(tmp_path, rng) -> Path:
     path = tmp_path / "good.npz"
-    write_trace_file(path, random_chunks(rng, 3))
+    write_trace_file(path, random_chunks(rng, 3, min_rows=4))
     return path
 
 
