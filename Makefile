@@ -11,7 +11,7 @@ NEXTPNR_OPTS ?=
 BENCH  ?=
 TEST   ?= tests/test_record_cocotb.py
 
-.PHONY: setup tools test sim synth bench waves lint clean distclean
+.PHONY: setup tools test sim synth bench formal waves lint clean distclean
 
 setup: $(STAMP) tools
 
@@ -38,6 +38,9 @@ synth: setup
 
 bench: setup
 	$(PY) -m sim.bench $(if $(BENCH),--only $(BENCH)) $(BENCH_ARGS)
+
+formal: setup
+	$(PY) -m formal $(if $(ONLY),--only $(ONLY))
 
 waves: setup
 	WAVES=1 $(PY) -m pytest -p no:xdist -s $(TEST)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Create $VENV with $PYTHON (>= 3.11) and install the project with its test and synth extras.
+# Create $VENV with $PYTHON (>= 3.11) and install the project with its test, synth and formal extras.
 set -eu
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
@@ -19,6 +19,6 @@ if [ ! -x "$VENV/bin/python" ]; then
         exit 1
     fi
 fi
-echo "setup: installing dmaprefetch and its test and synth extras into $VENV"
+echo "setup: installing dmaprefetch and its test, synth and formal extras into $VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[test,synth]'
+"$VENV/bin/python" -m pip install --quiet -e '.[test,synth,formal]'
