@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from amaranth.sim import Simulator
 
-from hw.prefetch_buffer import PrefetchBuffer
-from model.prefetch_buffer import COUNTER_NAMES, Lookup, PrefetchRequest
+from hw.prefetch_buffer import RESULT_QUEUE_DEPTH, PrefetchBuffer
+from model.prefetch_buffer import COUNTER_NAMES, Lookup, PrefetchRequest, Stage
 
 
 def simulate_rtl(p, lookups, prefetches, configs, host, *, result_ready=None, cycles):
@@ -13,7 +13,11 @@ def simulate_rtl(p, lookups, prefetches, configs, host, *, result_ready=None, cy
 
     Lookups and prefetches are offered from their ``cycle`` on and held until
     taken; ``result_ready(t)`` sets result backpressure. Returns the observed
-    transactions with the handshake cycles the model needs.
+    transactions of cycles ``0 .. cycles - 1`` with the handshake cycles the model
+    needs, as ``PrefetchBuffer.run(..., until=cycles)`` sees them: the results and
+    events of the lookups decided before ``cycles`` (drain cycles with nothing
+    offered and the host idle collect those still in the pipeline) and the
+    counters of the decisions before ``cycles``.
     """
     dut = PrefetchBuffer(p)
     obs = dict(lookups=[], results=[], events=[], pf_offers=[], pf_accepts=[], fills=[])
@@ -22,7 +26,12 @@ def simulate_rtl(p, lookups, prefetches, configs, host, *, result_ready=None, cy
     async def bench(ctx):
         li = pi = 0
         pf_offer = None
-        for t in range(cycles):
+        for t in range(cycles + Stage.RESULT + RESULT_QUEUE_DEPTH):
+            if t == cycles + 1:  # the decisions of cycle cycles - 1 are counted by now
+                counters = {k: int(v) for k, v in _counter_items(ctx.get(dut.counters))}
+            draining = t >= cycles
+            if draining:
+                li, pi = len(lks), len(pfs)
             lk = lks[li] if li < len(lks) and lks[li].cycle <= t else None
             ctx.set(dut.lookup.valid, lk is not None)
             if lk is not None:
@@ -34,15 +43,15 @@ def simulate_rtl(p, lookups, prefetches, configs, host, *, result_ready=None, cy
                 if pf_offer is None:
                     pf_offer = t
                 ctx.set(dut.prefetch.payload.addr, pf.addr)
-            cfg = cfgs.get(t)
+            cfg = None if draining else cfgs.get(t)
             ctx.set(dut.config.valid, cfg is not None)
             if cfg is not None:
                 ctx.set(dut.config.payload, {"sets_log2": cfg.sets_log2, "ways": cfg.ways})
-            rr = 1 if result_ready is None else result_ready(t)
+            rr = 1 if result_ready is None or draining else result_ready(t)
             ctx.set(dut.result.ready, rr)
-            req_ready = host.ready_for_request(t)
+            req_ready = host.ready_for_request(t) and not draining
             ctx.set(dut.fill_req.ready, req_ready)
-            beat = host.present(t)
+            beat = None if draining else host.present(t)
             ctx.set(dut.fill_resp.valid, beat is not None)
             ctx.set(dut.fill_resp.payload.data, beat or 0)
             lk_fire = lk is not None and ctx.get(dut.lookup.ready)
@@ -72,7 +81,10 @@ def simulate_rtl(p, lookups, prefetches, configs, host, *, result_ready=None, cy
                 pi += 1
             if beat_fire:
                 host.accept(t)
-        obs["counters"] = {k: int(v) for k, v in _counter_items(ctx.get(dut.counters))}
+        decided = sum(1 for lk in obs["lookups"] if lk.cycle + Stage.DECIDE < cycles)
+        obs["results"] = obs["results"][:decided]
+        obs["events"] = obs["events"][:decided]
+        obs["counters"] = counters
         obs["config_error"] = ctx.get(dut.config_error)
 
     sim = Simulator(dut)

@@ -4,14 +4,17 @@ Cycle-exact against ``hw/prefetch_buffer.py`` (contract in
 ``docs/prefetch_buffer.md``). Inputs are timed: a lookup carries the cycle of
 its handshake, a prefetch request the cycle from which it is offered (it is
 accepted at the first cycle from then on where fewer than ``max_fills`` fills
-are in flight), a configuration change the cycle it is applied. Host memory and
-its fill responder are modelled by :class:`HostMemory`, whose contents and
-per-fill latencies the caller chooses.
+are in flight or being decided), a configuration change the cycle it is
+received. Host memory and its fill responder are modelled by
+:class:`HostMemory`, whose contents and per-fill latencies the caller chooses.
 
-Within a cycle the effects apply in this order: fill request issue, lookup,
-prefetch request, accepted fill beat (and fill completion), configuration. A
-fill beat is not taken in a cycle with a write lookup (the SRAM has one write
-port).
+Lookups, prefetch requests and configuration changes go through the pipeline
+of :class:`Stage` (shared with the RTL): each is decided ``Stage.DECIDE``
+cycles after its handshake, against the state at the start of that cycle.
+Within a cycle the effects apply in this order: fill request issue, lookup
+decision, prefetch decision, accepted fill beat (and fill completion),
+configuration. A fill beat is not taken in a cycle where a write lookup is in
+its ``Stage.ACCESS`` cycle (the SRAM has one write port).
 """
 
 from __future__ import annotations
@@ -39,6 +42,32 @@ class LookupKind(enum.IntEnum):
     MISS = 0
     HIT = 1
     LATE = 2
+
+
+class Stage(enum.IntEnum):
+    """The pipeline of a lookup, by cycles after its handshake (model and RTL share it).
+
+    READ: the handshake; the RTL selects the set and compares its tags.
+    DECIDE: HIT / LATE / MISS and the prefetch decision, against the state at the
+    start of the cycle; every state update of the decision lands at its end.
+    ACCESS: the SRAM word is read (or written by a write hit); ``event`` is valid.
+    DATA: the read word leaves the SRAM; the result enters the result queue.
+    RESULT: the earliest cycle the result is valid on ``result``.
+    A prefetch request is decided at DECIDE after its acceptance and its fill
+    request leaves from ACCESS on; a configuration change received at READ is
+    applied at the end of its DECIDE cycle.
+    """
+
+    READ = 0
+    DECIDE = 1
+    ACCESS = 2
+    DATA = 3
+    RESULT = 4
+
+
+# ``PrefetchBuffer.run`` keeps one cycle between handshake and decision, one between
+# decision and SRAM access; the RTL builds the same stages
+assert Stage.DECIDE == Stage.READ + 1 and Stage.ACCESS == Stage.DECIDE + 1
 
 
 @dataclass(frozen=True)
@@ -425,6 +454,12 @@ class PrefetchBuffer:
         self.cycle = 0
         self._last_prefetch_accept = -1
         self._entry_of: dict[int, int] = {}  # line -> entry that last held its tag
+        # the pipeline: what was handshaken in the previous cycle waits for its decision,
+        # and whether the lookup decided in the previous cycle (now in ACCESS) was a write
+        self._deciding_lookup: Lookup | None = None
+        self._deciding_prefetch: PrefetchRequest | None = None
+        self._deciding_config: ConfigChange | None = None
+        self._access_write = False
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -484,16 +519,20 @@ class PrefetchBuffer:
 
     # -- one cycle ---------------------------------------------------------------------------
 
-    def _lookup(self, t: int, lk: Lookup) -> tuple[LookupResult, tuple[int, int] | None]:
-        """Decide a lookup; returns its result and the (set, way) to make MRU, if any."""
+    @property
+    def _pipeline_busy(self) -> bool:
+        return (self._deciding_lookup is not None or self._deciding_prefetch is not None
+                or self._deciding_config is not None or self._access_write)
+
+    def _lookup(self, lk: Lookup) -> tuple[LookupResult, tuple[int, int] | None]:
+        """Decide a lookup (in its DECIDE cycle); returns its result (stamped with its
+        handshake cycle) and the (set, way) to make MRU, if any."""
         line = lk.addr >> self._line_log2
         s = line & ((1 << self.sets_log2) - 1)
         w = self._find(s, line)
         touch = None
         data = 0
         c = self.counters
-        if lk.write:
-            self.host._write(lk.addr, lk.length, lk.data)
         if w is None:
             kind = LookupKind.MISS
             c.misses += 1
@@ -517,11 +556,12 @@ class PrefetchBuffer:
                 data = self.data[e][k]
             elif lk.write:
                 self.poison[e] = True
-        return LookupResult(t, lk.addr, lk.write, kind, data), touch
+        return LookupResult(lk.cycle, lk.addr, lk.write, kind, data), touch
 
     def _prefetch(self, t: int, pf: PrefetchRequest, touch: tuple[int, int] | None) -> None:
-        """Decide a prefetch request against the LRU ranks of the cycle's start; the
-        lookup's ``touch`` of the same cycle is applied before the allocation's."""
+        """Decide a prefetch request (at cycle ``t``, its DECIDE cycle) against the LRU
+        ranks of the cycle's start; the lookup's ``touch`` of the same cycle is applied
+        before the allocation's. An issued fill's request may leave from ``t + 1`` on."""
         p = self.p
         c = self.counters
         c.requested += 1
@@ -595,8 +635,9 @@ class PrefetchBuffer:
 
     @property
     def idle(self) -> bool:
-        """No fill queued, in flight or being delivered."""
-        return not self.inflight and not self.fill_queue and not self.host.busy
+        """Nothing in the pipeline and no fill queued, in flight or being delivered."""
+        return (not self.inflight and not self.fill_queue and not self.host.busy
+                and not self._pipeline_busy)
 
     # -- driver ------------------------------------------------------------------------------
 
@@ -604,6 +645,8 @@ class PrefetchBuffer:
         """First cycle >= t at which an input arrives, a prefetch can be taken, a fill
         request can issue or a fill beat is offered. Nothing changes state in the
         cycles before it, so the driver skips them (an exact shortcut)."""
+        if self._pipeline_busy:
+            return t
         events = []
         if li < len(lks):
             events.append(lks[li].cycle)
@@ -685,33 +728,46 @@ class PrefetchBuffer:
                 and not pfs
                 and not self.inflight
                 and not self.fill_queue
+                and not self._pipeline_busy
             ):
                 break
+            in_flight = len(self.inflight)  # at the start of the cycle
             if self.fill_queue and self.fill_queue[0][0] <= t and ready[t % len(ready)]:
                 _, addr = self.fill_queue.popleft()
                 host._request(t, addr, p.beats)
                 out.fill_requests.append((t, addr))
             beat = host._present(t) if self.inflight else None
-            write_fire = False
-            touch = None
-            if li < len(lks) and lks[li].cycle == t:
-                write_fire = lks[li].write
-                res, touch = self._lookup(t, lks[li])
+            # DECIDE: what was handshaken at t - 1, in contract order
+            deciding, touch = self._deciding_lookup, None
+            if deciding is not None:
+                res, touch = self._lookup(deciding)
                 out.results.append(res)
-                li += 1
-            if pfs and max(pfs[0].cycle, self._last_prefetch_accept + 1) <= t:
-                if len(self.inflight) < p.max_fills:
-                    self._prefetch(t, pfs.popleft(), touch)
-                    touch = None
-                    self._last_prefetch_accept = t
-                    out.prefetch_accepts.append(t)
+            deciding_prefetch = self._deciding_prefetch
+            if deciding_prefetch is not None:
+                self._prefetch(t, deciding_prefetch, touch)
+                touch = None
             if touch is not None:
                 self._touch(*touch)
-            if beat is not None and not write_fire:
+            if beat is not None and not self._access_write:
                 host._accept(t)
                 self._fill_beat(beat)
+            if self._deciding_config is not None:
+                self._configure(self._deciding_config)
+            # READ: the handshakes of cycle t enter the pipeline
+            self._access_write = deciding is not None and deciding.write
+            self._deciding_lookup = self._deciding_prefetch = self._deciding_config = None
+            if li < len(lks) and lks[li].cycle == t:
+                lk = self._deciding_lookup = lks[li]
+                if lk.write:  # write-through: host memory takes it at the handshake
+                    host._write(lk.addr, lk.length, lk.data)
+                li += 1
+            if pfs and max(pfs[0].cycle, self._last_prefetch_accept + 1) <= t:
+                if in_flight + (deciding_prefetch is not None) < p.max_fills:
+                    self._deciding_prefetch = pfs.popleft()
+                    self._last_prefetch_accept = t
+                    out.prefetch_accepts.append(t)
             if ci < len(cfgs) and cfgs[ci].cycle == t:
-                self._configure(cfgs[ci])
+                self._deciding_config = cfgs[ci]
                 ci += 1
             t = self._next_event(t + 1, lks, li, cfgs, ci, pfs, until)
         self.cycle = t

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import sys
 from collections.abc import Callable, Mapping
@@ -69,6 +70,39 @@ def write_verilog(*, name: str, top: Callable[[], wiring.Component], params: Map
     scratch.write_text(text)
     scratch.replace(out_file)  # atomic: concurrent workers never see a partial file
     (out_dir / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True, default=str))
+    return out_file
+
+
+#: Yosys's time-zero trigger of ``always @*`` blocks (write_verilog, non-SV mode)
+_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$",
+                      re.MULTILINE)
+
+
+def icarus_netlist(source: Path) -> Path:
+    """``source`` with Yosys's time-zero trigger made to fire under ``-g2012``.
+
+    Yosys writes each combinational process as ``always @*`` and reads a register
+    ``reg trigger = 0;`` in it, so the block runs once at time zero even when none of
+    its inputs ever changes. That relies on Verilog-2005 semantics, where the
+    declaration's value is assigned at time zero and is an event. cocotb's Icarus
+    runner compiles with ``-g2012``, and under SystemVerilog rules the value is set
+    before time zero, makes no event, and such a block keeps X until an input
+    changes: a multiplexer indexed by a register still at its reset value (the
+    prefetch buffer's set views, indexed by the registered set of the request being
+    decided) reads X. Here the trigger starts X and is set by ``initial #0``, in the
+    inactive region of time zero, when every ``always`` block waits on it. Written
+    once next to ``source``; Verilator (two-state, evaluates everything at start)
+    takes ``source`` itself. tests/test_harness.py checks the behaviour.
+    """
+    out_file = source.with_suffix(".icarus.v")
+    if out_file.exists():
+        return out_file
+    text, count = _TRIGGER.subn(r"\1reg \2;\n\1initial #0 \2 = 1'h0;", source.read_text())
+    if not count and "always @*" in text:
+        raise RuntimeError(f"{source}: no Yosys time-zero trigger found for its always @* blocks")
+    scratch = out_file.with_suffix(f".{os.getpid()}.tmp")
+    scratch.write_text(text)
+    scratch.replace(out_file)
     return out_file
 
 
@@ -191,7 +225,8 @@ def run_cocotb(
         build_dir = _build_verilator(runner, source, name, key, waves, optimize)
     else:
         build_dir = run_dir
-        runner.build(**_build_options(source, name, waves), build_dir=run_dir, always=True)
+        runner.build(**_build_options(icarus_netlist(source), name, waves), build_dir=run_dir,
+                     always=True)
     # The runner lays os.environ over extra_env, so a stale value there must not win.
     os.environ.pop(BENCH_ENV, None)
     env = {BENCH_ENV: json.dumps({"params": dict(params), **dict(bench_args or {})}, default=str)}

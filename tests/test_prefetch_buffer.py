@@ -1,9 +1,20 @@
 """Prefetch buffer: hand-worked golden-model cases and Amaranth-simulator checks.
 
-Expected values below come from the timing contract in docs/prefetch_buffer.md,
-worked by hand: a prefetch accepted at cycle a issues its fill request at a+1;
-with fill latency L the first beat is offered at a+1+L; a line of B beats
-accepted back to back completes at a+L+B and hits from a+L+B+1 on.
+Expected values below come from the timing contract in docs/prefetch_buffer.md
+(the pipeline of ``model.prefetch_buffer.Stage``), worked by hand:
+
+- a lookup or prefetch handshaken at t is decided at t+1 (DECIDE) against the
+  state at the start of t+1: a lookup handshaken at t sees every fill beat,
+  completion and allocation of cycle t and earlier;
+- a prefetch accepted at a is decided at a+1 and its fill request leaves at a+2
+  (ACCESS); with fill latency L the first beat is offered at a+2+L; a line of B
+  beats taken back to back completes at c = a+1+L+B, so lookups handshaken up to
+  c-1 are LATE and from c on HIT (hit from a+L+B+1, as a single-cycle design);
+- prefetch.ready: fills in flight at the start of the cycle plus a request being
+  decided (accepted the cycle before) < max_fills;
+- a write lookup handshaken at t holds the fill beat offered at t+2 (its ACCESS
+  cycle); a configuration received at c is applied at the end of c+1, so
+  lookups handshaken from c+1 on see it.
 """
 
 from __future__ import annotations
@@ -97,14 +108,15 @@ def test_config_rejects_bad_values():
 
 
 def test_fill_timing_late_then_hit_at_boundary():
-    # accept 0, request 1, latency 3 -> beats 4..11, complete at 11, hit from 12.
+    # accept 0, decide 1, request 2, latency 3 -> beats 5..12, complete at 12: the lookup
+    # handshaken at 11 is decided at 12 (still in flight: LATE), the one at 12 at 13 (HIT).
     buf = make(latency=3)
     run = buf.run(
         [Lookup(3, 0x08), Lookup(11, 0x08), Lookup(12, 0x08), Lookup(13, 0x40)],
         [PrefetchRequest(0, 0x00)],
     )
     assert run.prefetch_accepts == [0]
-    assert run.fill_requests == [(1, 0x00)]
+    assert run.fill_requests == [(2, 0x00)]
     assert kinds(run) == [(3, LATE), (11, LATE), (12, HIT), (13, MISS)]
     assert run.results[2].data == word_init(1)
     c = run.counters
@@ -112,24 +124,27 @@ def test_fill_timing_late_then_hit_at_boundary():
 
 
 def test_lru_order_by_hand():
-    # Four fills of 8 beats, latency 1, serialised by the host: beats 2..9, 10..17,
-    # 18..25, 26..33. LRU order (MRU first) after allocation: D C B A.
+    # Four requests offered at 0: accepted 0, 1, 2, 3 (in flight + deciding stays below 4:
+    # 0+0, 0+1, 1+1, 2+1), decided 1..4, requested 2..5. Four fills of 8 beats, latency 1,
+    # serialised by the host: beats 3..10, 11..18, 19..26, 27..34. LRU order (MRU first)
+    # after allocation: D C B A. Lookup cycles below are handshakes; each is decided one
+    # cycle later, a prefetch accepted at a is decided at a+1.
     buf = make(latency=1)
     pf = [PrefetchRequest(0, a) for a in (0x000, 0x040, 0x080, 0x0C0)]
     pf += [PrefetchRequest(41, 0x100), PrefetchRequest(60, 0x140)]
     lk = [
-        Lookup(40, 0x018),  # A hit -> A D C B
-        Lookup(45, 0x040),  # B was evicted by E at 41 -> miss
-        Lookup(50, 0x100),  # E: fill 42 -> beats 43..50 -> late; order E A D C
-        Lookup(51, 0x100),  # E hit
+        Lookup(40, 0x018),  # decided 41: A hit -> A D C B
+        Lookup(45, 0x040),  # B was evicted by E (accepted 41, decided 42) -> miss
+        Lookup(50, 0x100),  # E: request 43 -> beats 44..51; decided 51 -> late; E A D C
+        Lookup(51, 0x100),  # decided 52: E hit
         Lookup(52, 0x000),  # A hit -> A E D C
-        Lookup(61, 0x080),  # C evicted by F at 60 -> miss
+        Lookup(61, 0x080),  # C evicted by F (accepted 60, decided 61) -> miss at 62
         Lookup(62, 0x0C0),  # D still there -> hit
     ]
     run = buf.run(lk, pf)
     assert run.prefetch_accepts == [0, 1, 2, 3, 41, 60]
     assert run.fill_requests == [
-        (1, 0x000), (2, 0x040), (3, 0x080), (4, 0x0C0), (42, 0x100), (61, 0x140)
+        (2, 0x000), (3, 0x040), (4, 0x080), (5, 0x0C0), (43, 0x100), (62, 0x140)
     ]
     assert kinds(run) == [
         (40, HIT), (45, MISS), (50, LATE), (51, HIT), (52, HIT), (61, MISS), (62, HIT)
@@ -156,9 +171,10 @@ def test_set_index_and_lru_within_a_set():
 
 
 def test_victim_uses_lru_of_the_cycle_start():
-    # A (way 0) and B (way 1) valid from 18, B most recent. At 20 a lookup hits A and a
-    # prefetch of C arrives: the victim comes from the ranks before the lookup, so A
-    # goes (used: not useless) and C takes way 0.
+    # A (way 0) and B (way 1): accepted 0, 1, beats 3..10, 11..18, so lookups handshaken
+    # from 18 on see both valid, B most recent. The lookup of A handshaken at 20 and the
+    # prefetch of C accepted at 20 are both decided at 21: the victim comes from the
+    # ranks before the lookup, so A goes (used: not useless) and C takes way 0.
     buf = make(sets=1, ways=2, latency=1)
     run = buf.run([Lookup(20, 0x00), Lookup(40, 0x00), Lookup(41, 0x40)],
                   [PrefetchRequest(0, 0x00), PrefetchRequest(0, 0x40), PrefetchRequest(20, 0x80)])
@@ -167,31 +183,37 @@ def test_victim_uses_lru_of_the_cycle_start():
 
 
 def test_duplicate_requests_dropped_while_pending_and_present():
+    # line 0 accepted at 0, decided (allocated) at 1; the request accepted at 1 is decided
+    # at 2 against the tags after that allocation (duplicate, in flight); the one at 20
+    # finds it valid (duplicate). One fill request, at 2.
     buf = make(latency=1)
     run = buf.run([], [PrefetchRequest(0, 0x00), PrefetchRequest(1, 0x3F),
                        PrefetchRequest(20, 0x10)])
     c = run.counters
     assert (c.requested, c.issued, c.dropped_duplicate) == (3, 1, 2)
-    assert run.fill_requests == [(1, 0x00)]
+    assert run.fill_requests == [(2, 0x00)]
 
 
 def test_host_request_backpressure_delays_the_fill():
-    # the host takes requests only in cycles 0, 4, 8, ...: the request waits from 1 to 4,
-    # latency 1 -> beats 5..12, hit from 13.
+    # the host takes requests only in cycles 0, 4, 8, ...: accepted 0, decided 1, the
+    # request waits from 2 to 4, latency 1 -> beats 5..12, complete at 12: the lookup
+    # handshaken at 11 is decided at 12 (LATE), the one at 12 at 13 (HIT).
     p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=1, ways=4, max_fills=4)
     host = HostMemory(8, word_init, (1,), (0,), (True, False, False, False))
-    run = PrefetchBuffer(p, host).run([Lookup(12, 0x00), Lookup(13, 0x00)],
+    run = PrefetchBuffer(p, host).run([Lookup(11, 0x00), Lookup(12, 0x00)],
                                       [PrefetchRequest(0, 0x00)])
     assert run.fill_requests == [(4, 0x00)]
-    assert kinds(run) == [(12, LATE), (13, HIT)]
+    assert kinds(run) == [(11, LATE), (12, HIT)]
 
 
 def test_max_fills_backpressures_prefetches():
-    # M=1: fill 0 beats 2..9, complete at 9, next accept at 10.
+    # M=1: accepted 0; at 1 it is being decided (0 in flight + 1 deciding = M: not ready),
+    # then in flight: request 2, beats 3..10, complete at 10, so the next accept is at 11,
+    # decided 12, requested 13.
     buf = make(latency=1, max_fills=1)
     run = buf.run([], [PrefetchRequest(0, 0x00), PrefetchRequest(0, 0x40)])
-    assert run.prefetch_accepts == [0, 10]
-    assert run.fill_requests == [(1, 0x00), (11, 0x40)]
+    assert run.prefetch_accepts == [0, 11]
+    assert run.fill_requests == [(2, 0x00), (13, 0x40)]
 
 
 def test_all_ways_pending_drops_busy():
@@ -216,8 +238,9 @@ def test_write_hit_then_read_hit_returns_written_bytes():
 
 
 def test_write_miss_also_delays_a_fill_beat():
-    # fill requested at 1, beats offered from 2; the write (a miss) at 2 holds beat 0,
-    # so beats land 3..10 and the line hits from 11.
+    # accepted 0, decided 1, requested 2, beats offered from 3: beat 0 is taken at 3; the
+    # write (a miss) handshaken at 2 is at ACCESS at 4 and holds beat 1 there, so beats
+    # land 3, 5..11, the fill completes at 11: LATE when handshaken at 10, HIT at 11.
     buf = make(latency=1)
     run = buf.run([Lookup(2, 0x400, write=True, data=1), Lookup(10, 0x00), Lookup(11, 0x00)],
                   [PrefetchRequest(0, 0x00)])
@@ -225,8 +248,9 @@ def test_write_miss_also_delays_a_fill_beat():
 
 
 def test_write_hit_delays_a_fill_beat():
-    # fill of line 1 requested at 21 (accepted 20): beats offered from 22; a write hit
-    # at 22 takes the SRAM write port, so beats land 23..30 and line 1 hits from 31.
+    # line 1 accepted 20, decided 21, requested 22: beats offered from 23; the write hit
+    # handshaken at 22 is at ACCESS at 24 and takes the SRAM write port, so beats land
+    # 23, 25..31: complete at 31, LATE when handshaken at 30, HIT at 31.
     buf = make(latency=1)
     run = buf.run(
         [Lookup(22, 0x00, write=True, data=0x55), Lookup(30, 0x40), Lookup(31, 0x40)],
@@ -236,6 +260,8 @@ def test_write_hit_delays_a_fill_beat():
 
 
 def test_late_write_cancels_the_fill():
+    # line 0: accepted 0, request 2, beats 3..10; the write at 5 (decided 6) is LATE and
+    # cancels the fill; re-requested at 25 (decided 26, request 27, beats 28..35).
     buf = make(latency=1)
     run = buf.run(
         [Lookup(5, 0x10, write=True, data=0x77), Lookup(20, 0x10)],
@@ -249,6 +275,8 @@ def test_late_write_cancels_the_fill():
 
 
 def test_disabling_ways_invalidates_them():
+    # the configuration received at 40 is applied at the end of 41: the lookups handshaken
+    # at 41 and 42 (decided 42, 43) see one way enabled.
     buf = make(sets=1, ways=2, latency=1)
     run = buf.run(
         [Lookup(30, 0x00), Lookup(31, 0x40), Lookup(41, 0x00), Lookup(42, 0x40)],
@@ -423,23 +451,25 @@ def check_directed(p, lk, pf, expect, cycles):
 
 
 def test_late_write_in_the_completion_cycle_cancels_the_line():
-    # accept 0, request 1, beats 2..9: a write at 9 is late and cancels; at 10 it hits.
+    # accept 0, decide 1, request 2, beats 3..10: the write handshaken at 9 is decided at
+    # 10, the completion cycle (still in flight: LATE) and cancels the fill.
     p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=1, ways=2, max_fills=2)
     lk = [Lookup(9, 0x00, 1, True, 0x11), Lookup(12, 0x00), Lookup(30, 0x40, 1, True, 0x22),
           Lookup(31, 0x40)]
     pf = [PrefetchRequest(0, 0x00), PrefetchRequest(20, 0x40)]
-    # line 1: accept 20, request 21, beats 22..29, hits from 30
+    # line 1: accept 20, decide 21, request 22, beats 23..30: HIT from handshake 30
     expect = [(9, LATE), (12, MISS), (30, HIT), (31, HIT)]
     run = check_directed(p, lk, pf, expect, cycles=40)
     assert run.results[3].data == (word_init(8) & ~0xFF) | 0x22
 
 
 def test_rtl_4k_lines_wide_words():
-    # 4 KiB lines of 64 one-word beats: accept 0, request 1, latency 2 -> beats 3..66,
-    # complete at 66, hits from 67.
+    # 4 KiB lines of 64 one-word beats: accept 0, decide 1, request 2, latency 2 ->
+    # beats 4..67, complete at 67: LATE when handshaken at 66, HIT from 67.
     p = PrefetchBufferParams(addr_width=20, line_bytes=4096, sets=2, ways=2, word_bytes=64,
                              max_fills=2)
-    # line 1: accept 1, request 2, beats 67..130, hits from 131
+    # line 1: accept 1 (0 in flight + 1 deciding < 2), decide 2, request 3, beats
+    # 68..131 (after line 0's): LATE when handshaken at 130
     lk = [Lookup(66, 0x0FC0, 64), Lookup(67, 0x0FC0, 64), Lookup(130, 0x1000),
           Lookup(140, 0x1005, 3, True, 7 << 40), Lookup(200, 0x1000), Lookup(201, 0x2000)]
     pf = [PrefetchRequest(0, 0x0000), PrefetchRequest(0, 0x1000)]
@@ -452,9 +482,10 @@ def test_rtl_4k_lines_wide_words():
 
 
 def test_lookup_touch_comes_before_allocation_touch():
-    # A (way 0), B (way 1) valid from 18. Lookup A at 19 leaves B least recent. At 20 a
-    # lookup of A and a prefetch of C (victim B) share the set: A is touched first, then
-    # C, so A is now least recent and D (at 35) evicts A, not C.
+    # A (way 0), B (way 1) valid for lookups handshaken from 18 (beats 3..10, 11..18).
+    # Lookup A at 19 leaves B least recent. The lookup of A and the prefetch of C (victim
+    # B), both handshaken at 20, are decided together at 21 in one set: A is touched first,
+    # then C, so A is now least recent and D (at 35) evicts A, not C.
     p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=1, ways=2, max_fills=2)
     lk = [Lookup(19, 0x00), Lookup(20, 0x00), Lookup(50, 0x00), Lookup(51, 0x80)]
     pf = [PrefetchRequest(0, 0x00), PrefetchRequest(0, 0x40), PrefetchRequest(20, 0x80),
@@ -464,9 +495,10 @@ def test_lookup_touch_comes_before_allocation_touch():
 
 
 def test_same_cycle_lookup_touch_is_kept_by_the_allocation():
-    # A..D in ways 0..3, valid from 34, order D C B A. At 40 a lookup of B and a prefetch
-    # of E (victim A) share the set: B then E are touched -> E B D C. F at 60 evicts C,
-    # so at 70 B hits and at 71 C misses.
+    # A..D in ways 0..3 (beats 3..34), valid for lookups handshaken from 34, order D C B
+    # A. The lookup of B and the prefetch of E (victim A), both handshaken at 40, are
+    # decided together at 41: B then E are touched -> E B D C. F at 60 evicts C, so at
+    # 70 B hits and at 71 C misses.
     p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=1, ways=4, max_fills=4)
     lk = [Lookup(40, 0x40), Lookup(70, 0x40), Lookup(71, 0x80), Lookup(72, 0x100)]
     pf = [PrefetchRequest(0, a) for a in (0x00, 0x40, 0x80, 0xC0)]
@@ -529,3 +561,298 @@ def test_present_agrees_with_the_lookup_rule(rng):
             assert buffer.present(line) == found, (step, line)
         expected = sum(1 << i for i in range(20) if buffer.present(i))
         assert buffer.present_mask(0, 20) == expected
+
+
+# -- components, each against its own contract (Amaranth simulator) -----------------------
+
+
+def simulate_component(dut, bench):
+    from amaranth.sim import Simulator
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+SMALL = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=4, ways=4, max_fills=2)
+
+
+def test_tag_store_forwards_the_write_of_the_probe_cycle():
+    from hw.prefetch_buffer import TagStore
+
+    dut = TagStore(SMALL)
+
+    async def bench(ctx):
+        # cycle 0: write line 9 into (set 1, way 2) while probing set 1 for line 9
+        ctx.set(dut.write.valid, 1)
+        ctx.set(dut.write.payload, {"set": 1, "way": 2, "line": 9})
+        ctx.set(dut.lookup.request.valid, 1)
+        ctx.set(dut.lookup.request.payload, {"set": 1, "line": 9})
+        ctx.set(dut.prefetch.request.valid, 1)
+        ctx.set(dut.prefetch.request.payload, {"set": 2, "line": 9})
+        await ctx.tick()
+        # cycle 1: the lookup probe sees the forwarded tag, the other set does not; a
+        # write of cycle 1 (line 9 into way 0) is not seen by the answers of cycle 1
+        assert (ctx.get(dut.lookup.match.valid), ctx.get(dut.lookup.match.payload)) == (1, 0b0100)
+        assert ctx.get(dut.prefetch.match.payload) == 0
+        ctx.set(dut.write.payload, {"set": 1, "way": 0, "line": 9})
+        await ctx.tick()
+        # cycle 2: both ways now hold line 9 (stored, then forwarded)
+        assert ctx.get(dut.lookup.match.payload) == 0b0101
+        ctx.set(dut.write.valid, 0)
+        ctx.set(dut.lookup.request.valid, 0)
+        ctx.set(dut.lookup.request.payload, {"set": 1, "line": 8})
+        await ctx.tick()
+        assert ctx.get(dut.lookup.match.payload) == 0
+        assert ctx.get(dut.lookup.match.valid) == 0
+
+    simulate_component(dut, bench)
+
+
+def test_line_state_updates_in_contract_order():
+    from hw.prefetch_buffer import LineState
+
+    dut = LineState(SMALL)
+
+    async def bench(ctx):
+        ctx.set(dut.lookup_view.set, 3)
+        ctx.set(dut.allocate.valid, 1)
+        ctx.set(dut.allocate.payload, {"set": 3, "way": 1})
+        await ctx.tick()
+        ctx.set(dut.allocate.payload, {"set": 3, "way": 2})
+        assert (ctx.get(dut.lookup_view.pending), ctx.get(dut.lookup_view.valid)) == (0b10, 0)
+        await ctx.tick()
+        ctx.set(dut.allocate.valid, 0)
+        # way 1 completes while a LATE write touches it: cancelled, never valid; way 2
+        # completes untouched next cycle: valid
+        ctx.set(dut.touch.valid, 1)
+        ctx.set(dut.touch.payload, {"set": 3, "way": 1, "cancel": 1})
+        ctx.set(dut.complete.valid, 1)
+        ctx.set(dut.complete.payload, {"set": 3, "way": 1})
+        await ctx.tick()
+        ctx.set(dut.touch.valid, 0)
+        ctx.set(dut.complete.payload, {"set": 3, "way": 2})
+        await ctx.tick()
+        ctx.set(dut.complete.valid, 0)
+        view = dut.lookup_view
+        assert (ctx.get(view.valid), ctx.get(view.pending), ctx.get(view.used)) == (0b100, 0, 0b10)
+        # configuration keeping ways 0 and 1 only: way 2 loses its line
+        ctx.set(dut.invalidate.valid, 1)
+        ctx.set(dut.invalidate.payload, {"every": 0, "keep": 0b0011})
+        await ctx.tick()
+        ctx.set(dut.invalidate.valid, 0)
+        assert ctx.get(view.valid) == 0
+
+    simulate_component(dut, bench)
+
+
+def test_replacement_victim_and_touch_order():
+    from hw.prefetch_buffer import Replacement
+
+    dut = Replacement(SMALL)
+
+    async def bench(ctx):
+        victim = dut.victim
+        ctx.set(victim.set, 2)
+        ctx.set(victim.evictable, 0b1111)
+        assert (ctx.get(victim.way), ctx.get(victim.found)) == (3, 1)  # reset rank = way
+        ctx.set(victim.free, 0b0110)
+        assert ctx.get(victim.way) == 1  # the lowest free way first
+        ctx.set(victim.free, 0)
+        ctx.set(victim.evictable, 0)
+        assert ctx.get(victim.found) == 0
+        ctx.set(victim.evictable, 0b1111)
+        # one cycle: the lookup touches way 3, then an allocation in the same set way 2:
+        # ranks (way 0..3) 0 1 2 3 -> 1 2 3 0 -> 2 3 0 1, so way 1 is least recent
+        ctx.set(dut.lookup_touch.valid, 1)
+        ctx.set(dut.lookup_touch.payload, {"set": 2, "way": 3})
+        ctx.set(dut.allocate_touch.valid, 1)
+        ctx.set(dut.allocate_touch.payload, {"set": 2, "way": 2})
+        assert ctx.get(victim.way) == 3  # the victim comes from the ranks of the cycle start
+        await ctx.tick()
+        ctx.set(dut.lookup_touch.valid, 0)
+        ctx.set(dut.allocate_touch.valid, 0)
+        assert ctx.get(victim.way) == 1
+        ctx.set(victim.evictable, 0b1101)
+        assert ctx.get(victim.way) == 0  # rank 2, the largest among ways 0, 2, 3
+        ctx.set(victim.set, 1)
+        assert ctx.get(victim.way) == 3  # other sets untouched
+
+    simulate_component(dut, bench)
+
+
+def test_fill_engine_requests_beats_and_completion():
+    from hw.prefetch_buffer import FillEngine
+
+    p = PrefetchBufferParams(addr_width=16, line_bytes=64, sets=4, ways=4, word_bytes=16,
+                             max_fills=2)  # 4 beats a line
+    dut = FillEngine(p)
+
+    async def bench(ctx):
+        ctx.set(dut.fill_req.ready, 1)
+        ctx.set(dut.issue.valid, 1)
+        ctx.set(dut.issue.payload, {"set": 2, "way": 3, "line": 0x15})
+        assert ctx.get(dut.fill_req.valid) == 0 and ctx.get(dut.fill_resp.ready) == 0
+        await ctx.tick()
+        ctx.set(dut.issue.valid, 0)
+        assert ctx.get(dut.in_flight) == 1
+        assert (ctx.get(dut.fill_req.valid), ctx.get(dut.fill_req.payload.addr)) == (1, 0x540)
+        await ctx.tick()
+        assert ctx.get(dut.fill_req.valid) == 0
+        ctx.set(dut.fill_resp.valid, 1)
+        for k in range(4):
+            ctx.set(dut.fill_resp.payload.data, 0x100 + k)
+            if k == 2:  # held for one cycle
+                ctx.set(dut.hold, 1)
+                assert ctx.get(dut.fill_resp.ready) == 0 and ctx.get(dut.beat.valid) == 0
+                await ctx.tick()
+                ctx.set(dut.hold, 0)
+            beat = ctx.get(dut.beat.payload)
+            assert ctx.get(dut.beat.valid) == 1
+            # SRAM word index = (set, way, word): set 2, way 3 -> line slot 11
+            assert (beat.index, beat.data) == (11 * 4 + k, 0x100 + k)
+            assert ctx.get(dut.complete.valid) == (k == 3)
+            if k == 3:
+                assert (ctx.get(dut.complete.payload.set), ctx.get(dut.complete.payload.way)) \
+                    == (2, 3)
+            await ctx.tick()
+        ctx.set(dut.fill_resp.valid, 0)
+        assert ctx.get(dut.in_flight) == 0 and ctx.get(dut.fill_resp.ready) == 0
+
+    simulate_component(dut, bench)
+
+
+def test_hit_path_reads_writes_and_queues_results():
+    from hw.prefetch_buffer import HitPath, LookupKindShape
+
+    dut = HitPath(SMALL)
+    HIT_, MISS_ = LookupKindShape.HIT, LookupKindShape.MISS
+
+    async def bench(ctx):
+        ctx.set(dut.beat.valid, 1)
+        ctx.set(dut.beat.payload, {"index": 5, "data": 0x1122334455667788})
+        await ctx.tick()
+        ctx.set(dut.beat.valid, 0)
+        ctx.set(dut.result.ready, 0)
+        access = {"index": 5, "kind": HIT_, "write": 1, "mask": 0b11, "data": 0xAABB}
+        ctx.set(dut.access.valid, 1)
+        ctx.set(dut.access.payload, access)  # write hit: lanes 0, 1
+        await ctx.tick()
+        ctx.set(dut.access.payload, {**access, "write": 0, "mask": 0, "data": 0})  # read hit
+        await ctx.tick()
+        ctx.set(dut.access.payload, {**access, "kind": MISS_, "write": 0})  # read miss
+        await ctx.tick()
+        ctx.set(dut.access.valid, 0)
+        await ctx.tick()
+        await ctx.tick()  # results wait in the queue while result.ready is low
+        ctx.set(dut.result.ready, 1)
+        got = []
+        for _ in range(4):
+            if ctx.get(dut.result.valid):
+                r = ctx.get(dut.result.payload)
+                got.append((r.kind, r.write, r.data))
+            await ctx.tick()
+        assert got == [(HIT_, 1, 0), (HIT_, 0, 0x112233445566AABB), (MISS_, 0, 0)]
+
+    simulate_component(dut, bench)
+
+
+def test_configuration_applies_at_decide_and_flags_bad_values():
+    from hw.prefetch_buffer import Configuration
+
+    dut = Configuration(SMALL)
+
+    async def bench(ctx):
+        assert (ctx.get(dut.set_mask), ctx.get(dut.way_enable)) == (3, 0b1111)
+        ctx.set(dut.config.valid, 1)
+        ctx.set(dut.config.payload, {"sets_log2": 1, "ways": 3})
+        await ctx.tick()
+        ctx.set(dut.config.valid, 0)
+        # the cycle after: still in force the old values, next mask the new one, and the
+        # invalidation of every line (the set count changes)
+        assert (ctx.get(dut.set_mask), ctx.get(dut.next_set_mask)) == (3, 1)
+        assert ctx.get(dut.invalidate.valid) == 1
+        assert (ctx.get(dut.invalidate.payload.every), ctx.get(dut.invalidate.payload.keep)) \
+            == (1, 0b0111)
+        await ctx.tick()
+        assert (ctx.get(dut.set_mask), ctx.get(dut.way_enable), ctx.get(dut.ways)) == (1, 7, 3)
+        assert ctx.get(dut.invalidate.valid) == 0 and ctx.get(dut.error) == 0
+        ctx.set(dut.config.valid, 1)
+        ctx.set(dut.config.payload, {"sets_log2": 1, "ways": 0})
+        await ctx.tick()
+        ctx.set(dut.config.valid, 0)
+        assert ctx.get(dut.invalidate.valid) == 0 and ctx.get(dut.error) == 1
+
+    simulate_component(dut, bench)
+
+
+def test_counter_bank_counts_one_cycle_after_the_bump():
+    from hw.prefetch_buffer import CounterBank
+
+    dut = CounterBank(PrefetchBufferParams(counter_width=2))
+
+    async def bench(ctx):
+        ctx.set(dut.bump.hits, 1)
+        await ctx.tick()
+        assert ctx.get(dut.counters.hits) == 0
+        await ctx.tick()
+        assert ctx.get(dut.counters.hits) == 1
+        await ctx.tick()
+        await ctx.tick()
+        assert ctx.get(dut.counters.hits) == 3
+        await ctx.tick()
+        assert ctx.get(dut.counters.hits) == 0  # wraps at counter_width
+        assert ctx.get(dut.counters.misses) == 0
+
+    simulate_component(dut, bench)
+
+
+def test_lookup_and_prefetch_decisions():
+    from hw.prefetch_buffer import LookupDecision, LookupKindShape, PrefetchDecision
+
+    lookup, prefetch = LookupDecision(SMALL), PrefetchDecision(SMALL)
+    from amaranth.hdl import Module
+
+    m = Module()
+    m.submodules.lookup, m.submodules.prefetch = lookup, prefetch
+
+    async def bench(ctx):
+        for dut in (lookup, prefetch):
+            ctx.set(dut.way_enable, 0b0111)
+            ctx.set(dut.view.valid, 0b0101)
+            ctx.set(dut.view.pending, 0b0010)
+            ctx.set(dut.view.used, 0b0001)
+        ctx.set(lookup.lookup.valid, 1)
+        ctx.set(lookup.lookup.payload, {"line": 7, "set": 3, "write": 1})
+        # ways 1 (in flight) and 3 (disabled) hold the line: LATE in way 1, a write: cancel
+        ctx.set(lookup.match, 0b1010)
+        assert ctx.get(lookup.kind) == LookupKindShape.LATE
+        assert ctx.get(lookup.touch.valid) == 1 and ctx.get(lookup.touch.payload.way) == 1
+        assert ctx.get(lookup.touch.payload.cancel) == 1 and ctx.get(lookup.first_use) == 1
+        ctx.set(lookup.match, 0b0101)  # lowest valid match: way 0, used already
+        assert ctx.get(lookup.kind) == LookupKindShape.HIT
+        assert ctx.get(lookup.touch.payload.cancel) == 0 and ctx.get(lookup.first_use) == 0
+        ctx.set(lookup.match, 0b1000)  # only the disabled way
+        assert ctx.get(lookup.kind) == LookupKindShape.MISS and ctx.get(lookup.touch.valid) == 0
+        # the prefetch: no match, no free enabled way (way 3 is disabled), so the victim
+        # query decides; its answer (way 2, valid and unused) counts useless
+        ctx.set(prefetch.request.valid, 1)
+        ctx.set(prefetch.request.payload, {"line": 9, "set": 3})
+        assert (ctx.get(prefetch.victim.free), ctx.get(prefetch.victim.evictable)) == (0, 0b0101)
+        ctx.set(prefetch.victim.way, 2)
+        ctx.set(prefetch.victim.found, 1)
+        assert ctx.get(prefetch.allocate.valid) == 1 and ctx.get(prefetch.useless) == 1
+        # the same cycle's lookup touch of that way makes it used: not useless
+        ctx.set(prefetch.lookup_touch.valid, 1)
+        ctx.set(prefetch.lookup_touch.payload, {"set": 3, "way": 2})
+        assert ctx.get(prefetch.useless) == 0
+        ctx.set(prefetch.victim.found, 0)
+        assert ctx.get(prefetch.busy) == 1 and ctx.get(prefetch.allocate.valid) == 0
+        ctx.set(prefetch.match, 0b0010)
+        assert ctx.get(prefetch.duplicate) == 1 and ctx.get(prefetch.busy) == 0
+        await ctx.tick()
+        assert ctx.get(lookup.access.valid) == 1 and ctx.get(lookup.event.valid) == 1
+        assert ctx.get(lookup.event.payload.line) == 7
+
+    simulate_component(m, bench)

@@ -38,3 +38,16 @@ def test_prefetch_buffer_cocotb(geometry):
         test_module="cocotb_prefetch_buffer",
         bench_args={"lookups": LOOKUPS[geometry], "phases": 4},
     )
+
+
+@pytest.mark.parametrize("geometry", sorted(GEOMETRIES))
+def test_prefetch_buffer_cocotb_set_zero_after_reset(geometry):
+    """The first cocotb test of its simulation: decisions on set 0 right after reset."""
+    params = GEOMETRIES[geometry]
+    run_cocotb(
+        name=f"prefetch_buffer_{geometry}",
+        top=lambda: PrefetchBuffer(PrefetchBufferParams(**params)),
+        params=params,
+        test_module="cocotb_prefetch_buffer",
+        testcase="set_zero_after_reset",
+    )

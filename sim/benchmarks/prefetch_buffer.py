@@ -15,6 +15,7 @@ from model.prefetch_buffer import (
     PrefetchBuffer,
     PrefetchBufferParams,
     PrefetchRequest,
+    Stage,
     hash_word,
 )
 from sim.report import print_table
@@ -86,7 +87,7 @@ def run(quick: bool = False) -> None:
     n = 300 if quick else 3000
     per_cycle, taken, cycles = rtl_throughput(rtl_p, n)
     rows = [["RTL (Amaranth sim), 16 KiB, 30% writes, fills running", taken, cycles,
-             f"{per_cycle:.3f}", "latency 1 cycle, II 1"]]
+             f"{per_cycle:.3f}", f"latency {int(Stage.RESULT)} cycles, II 1"]]
     print_table(["lookups per cycle", "lookups", "cycles", "lookups/cycle", "note"], rows)
     print()
     m = 20_000 if quick else 200_000
