@@ -161,7 +161,7 @@ def _add_levels(below, count):
 class _Pipeline:
     """The engine's datapath, stage by stage; each method builds a few stages."""
 
-    def __init__(self, m: Module, params: UvmTreeParams):
+    def __init__(self, m: Module, params: UvmTreeParams, deferred: str | None = None):
         self.m = m
         self.params = params
         self.W = params.max_pages
@@ -169,13 +169,19 @@ class _Pipeline:
         self.hmm = params.hmm
         self.registered = {name for name, compact in PIPELINE_STAGES
                            if params.pipelined or compact}
+        self.deferred = deferred
 
     def reg(self, value, stage: str, name: str, shape=None):
-        """``value`` at the end of ``stage``: a register, or a wire if the stage is not kept."""
+        """``value`` at the end of ``stage``: a register, or a wire if the stage is not kept.
+
+        Stage ``deferred`` (the last stage of a :class:`_StageGroup`) gets a wire: the
+        group registers its whole output payload at once instead (see there).
+        """
         if stage not in STAGE_NAMES:
             raise ValueError(f"unknown pipeline stage {stage!r}")
         sig = Signal(shape if shape is not None else value.shape(), name=f"{stage}_{name}")
-        domain = self.m.d.sync if stage in self.registered else self.m.d.comb
+        registered = stage in self.registered and stage != self.deferred
+        domain = self.m.d.sync if registered else self.m.d.comb
         domain += sig.eq(value)
         return sig
 
@@ -517,14 +523,21 @@ class _StageGroup(wiring.Component):
         raise NotImplementedError
 
     def elaborate(self, platform):
+        # The last stage's values are wires and ``o`` is the register: one flip-flop
+        # vector of the whole payload, not a wide port concatenated from hundreds of
+        # registers. Under Icarus every one of those registers that changed re-sent
+        # the whole concatenation to each bit the next group reads and re-ran its
+        # logic: a 512-page engine simulated at a few cycles per second.
         m = Module()
-        pipe = _Pipeline(m, self.params)
+        last = self.STAGES[-1]
+        pipe = _Pipeline(m, self.params, deferred=last)
         valid = self.i.valid
         for stage in self.STAGES:
             valid = pipe.reg(valid, stage, "valid")
         values = self.logic(pipe, self.i.payload)
-        m.d.comb += self.o.valid.eq(valid)
-        m.d.comb += [self.o.payload[name].eq(value) for name, value in values.items()]
+        domain = m.d.sync if last in pipe.registered else m.d.comb
+        domain += self.o.valid.eq(valid)
+        domain += [self.o.payload[name].eq(value) for name, value in values.items()]
         return m
 
 

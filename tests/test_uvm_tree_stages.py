@@ -7,17 +7,23 @@ each component's contract (docs/uvm_tree.md); the whole engine against the model
 tests/test_uvm_tree.py.
 """
 
+import re
+
+from amaranth.back import verilog
 from amaranth.hdl import unsigned
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
+from hw.ports import port_map
 from hw.uvm_tree import (
+    STAGE_COMPONENTS,
     NodeCounts,
     NodeSelection,
     Preferred,
     PrefetchPlacement,
     TreeGeometry,
     TreeGrowth,
+    UvmTreeEngine,
     request_layout,
 )
 from model.uvm_tree import UvmTreeParams, full_node_thresholds
@@ -193,3 +199,27 @@ def test_prefetch_placement_clamp_and_hint():
     out = run_stage(dut, dict(base, enabled=0, keep_mask=0, before=9, selected4=1),
                     ["prefetch", "hint", "migrations_after"])
     assert (out["prefetch"], out["hint"], out["migrations_after"]) == (0, 0, 9)
+
+
+def _verilog_modules(params: UvmTreeParams) -> dict[str, str]:
+    """The engine's Verilog (what the cocotb benches simulate), by module name."""
+    engine = UvmTreeEngine(params)
+    text = verilog.convert(engine, name="uvm_tree", emit_src=False, ports=port_map(engine))
+    modules = {}
+    for chunk in text.split("\nmodule ")[1:]:
+        name = chunk.split("(", 1)[0].strip().lstrip("\\")
+        modules[name] = chunk
+    return modules
+
+
+def test_pipelined_component_outputs_are_one_register_each():
+    # A component's output payload assembled from hundreds of registers (and wires)
+    # made Icarus resend the whole port to every bit the next component reads, and
+    # re-run that logic, once per register that changed: the 512-page bench ran at a
+    # few cycles per second. Each output must be one flip-flop vector instead.
+    modules = _verilog_modules(UvmTreeParams(64))
+    for component_class in STAGE_COMPONENTS:
+        [body] = [b for n, b in modules.items() if n.endswith("." + component_class.__name__)]
+        assert re.search(r"^\s*reg \[\d+:0\] o__payload\b", body, re.M), component_class
+        assert re.search(r"^\s*o__payload <= ", body, re.M), component_class
+        assert not re.search(r"^\s*assign o__payload\b", body, re.M), component_class
