@@ -338,11 +338,13 @@ class _Pipeline:
             st[f"is_last{k}"] = Cat((last >> k) == i for i in range(W >> k))
         st = self.carry(st, "shift")
 
-        st["tree_leaves"] = self.sliced_leaves(st, "tree_leaves")
+        # named wires, not expressions: Amaranth emits an expression again at every use
+        # (the HMM build's 32 growth groups made 290,000 lines of Verilog from these)
+        st["tree_leaves"] = self.wire(self.sliced_leaves(st, "tree_leaves"), "tree_leaves")
         if hmm:
             # pages outside the region shifted into the tree's range do not count
             for name in ("faulted", "thrashing", "base"):
-                st[name] = st[name] & st["tree_leaves"]
+                st[name] = self.wire(st[name] & st["tree_leaves"], f"region_{name}")
             st["grow_all"] = st["faulted"].any() & ~st["thrashing"].any()
         faulted, thrashing = st.pop("faulted"), st.pop("thrashing")
         # growth per 16-leaf group, or of the whole region when it holds no big page
@@ -350,7 +352,7 @@ class _Pipeline:
         st["grown"] = Cat(Mux(big, faulted[g * 16:(g + 1) * 16].any()
                               & ~thrashing[g * 16:(g + 1) * 16].any(), grow_all)
                           for g in range(W // BIG_PAGE_PAGES))
-        fregion = self.sliced_leaves(st, "fregion")
+        fregion = self.wire(self.sliced_leaves(st, "fregion"), "fregion")
         st["eligible"] = faulted & ~thrashing & fregion
         st["fcount"] = faulted & fregion
         return self.carry(st, "grow")
