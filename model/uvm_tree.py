@@ -39,6 +39,26 @@ COUNTER_BITS = 16  # va_block->prefetch_info.fault_migrations_to_last_proc is an
 PREFERRED = ("none", "dest", "other")
 PREFERRED_CODE = {name: code for code, name in enumerate(PREFERRED)}
 
+#: The engine's pipeline (``hw.uvm_tree``), declared once: (stage, registered in the
+#: compact engine too). The pipelined engine registers every stage, the compact one
+#: (``pipelined=False``) only the marked ones; :attr:`UvmTreeParams.latency` counts them.
+PIPELINE_STAGES = (
+    ("input", True),  # request register, big-page test, regular blocks' whole-region growth
+    ("place", False),  # geometry, filters, thresholds; masks shifted by offset bits 0..1
+    ("shift", False),  # masks shifted by offset bits 2..3; tree leaves, faulted_region leaves
+    ("grow", False),  # growth per 16-leaf group, eligible faults, cut-node thresholds
+    ("tree", True),  # tree = resident | faulted | grown; has-eligible for every node
+    ("count_low", False),  # node counts of levels 1, 2
+    ("count_mid", False),  # levels 3, 4; threshold test of levels 0..2
+    ("count_high", False),  # levels 5, 6; threshold test of levels 3, 4
+    ("count_top", True),  # levels 7.. ; threshold test of levels 5, 6
+    ("passes", False),  # threshold test of levels 7.. ; the counter
+    ("select", True),  # selected nodes; tree-leaf, keep and force masks
+    ("cover", False),  # leaves covered by a selected node minus the clamp's dropped leaves
+    ("unshift", False),  # back to page coordinates, filters applied
+    ("output", True),  # hint; output FIFO write (pipelined) or output register (compact)
+)
+
 
 @dataclass(frozen=True)
 class HintResult:
@@ -85,12 +105,13 @@ class UvmTreeParams:
 
     @property
     def latency(self) -> int:
-        """Engine cycles from input handshake to output handshake: 9 pipelined, 5 compact.
+        """Engine cycles from input handshake to output handshake: 14 pipelined, 5 compact.
 
-        ``pipelined=False`` keeps every other pipeline register (fewer flip-flops,
-        lower Fmax), for small FPGAs; the initiation interval is 1 either way.
+        One cycle per registered stage of :data:`PIPELINE_STAGES`; ``pipelined=False``
+        keeps only the stages marked compact (fewer flip-flops, lower Fmax), for small
+        FPGAs. The initiation interval is 1 either way.
         """
-        return 9 if self.pipelined else 5
+        return sum(1 for _, compact in PIPELINE_STAGES if self.pipelined or compact)
 
     @property
     def levels(self) -> int:

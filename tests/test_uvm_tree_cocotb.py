@@ -1,7 +1,7 @@
 """cocotb + Icarus: the UVM prefetch tree engine against the golden model.
 
-Icarus runs the full 512-page engine at only some tens of batches per second
-(about 1,000 nodes of logic evaluated every cycle), so CI gives it the
+Icarus runs the full 512-page engine at under 200 batches per second (about
+1,000 nodes of logic evaluated every cycle), so CI gives it the
 directed corners and 400 random batches; the 10,000+ random batches of CI run
 on the same generator built with 64 leaves (pipelined) and 32 leaves (the
 compact iCE40 build), whose blocks cover every misalignment and short block.

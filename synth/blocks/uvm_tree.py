@@ -1,10 +1,11 @@
 """Synthesis entry of the UVM prefetch tree engine (hw.uvm_tree.UvmTreeEngine).
 
 ulx3s (ECP5-85F) builds the driver's full 512-page VA block ("default"). The
-iCE40 UP5K (5280 logic cells) builds a reduced, compact engine (every other
-pipeline register, latency 5) whose tree has 32 leaves ("p32"; blocks inside
-one 32-page window) or 64 ("p64"). Configs ending in "-hmm" (and "hmm", the
-512-page one) also take HMM blocks (``UvmTreeParams(hmm=True)``).
+iCE40 UP5K (5280 logic cells) builds a reduced, compact engine (only the
+input, tree, count_top, select and output stages registered, latency 5)
+whose tree has 32 leaves ("p32"; blocks inside one 32-page window) or 64
+("p64"). Configs ending in "-hmm" (and "hmm", the 512-page one) also take
+HMM blocks (``UvmTreeParams(hmm=True)``).
 """
 
 from hw.uvm_tree import UvmTreeEngine
