@@ -158,10 +158,12 @@ class HitMatchesHost(wiring.Component):
 
 
 PROOFS = [
-    Proof("buffer_hit_matches_host", HitMatchesHost, depth=8,
-          why_depth="a prefetch, its fill request and its one-beat fill take 4 cycles "
-                    "from reset and a read's result (latency 4) follows 5 cycles later; 16 "
-                    "cycles hold two fills to one set evicting a line, a write during a fill "
-                    "and re-configuration before the read whose result is checked",
+    Proof("buffer_hit_matches_host", HitMatchesHost, depth=10,
+          why_depth="a prefetch accepted at cycle 0 is decided at 1, its fill request "
+                    "leaves at 2 and its one beat is taken at 3; a lookup at 3 hits and its "
+                    "result (Stage.RESULT = 4 cycles) is on the port at 7; 10 cycles leave "
+                    "room for a write hit or a cancelling write LATE before two further "
+                    "reads whose results are checked (each further cycle costs the solver "
+                    "about 4x the last: 10 takes 2 minutes, 12 about 8)",
           claim="a read hit's data equals host memory's"),
 ]
