@@ -3,7 +3,7 @@
 import random
 
 import cocotb
-from benchlib import bench_args, start_clock_and_reset
+from benchlib import Scoreboard, bench_args, start_clock_and_reset
 from cocotb.triggers import FallingEdge, RisingEdge
 
 from model.record import (
@@ -57,7 +57,7 @@ class RecordCodecTB:
 
     def __init__(self, dut):
         self.dut = dut
-        self.checked = 0
+        self.scoreboard = Scoreboard(dut._log)
 
     async def check_stream(self, records: list[Record], words: list[int]) -> None:
         dut = self.dut
@@ -73,17 +73,17 @@ class RecordCodecTB:
             pending = (record, word)
         await FallingEdge(dut.clk)
         self.compare(*pending)
+        self.scoreboard.settle("record codec", f"{len(words)} packs and unpacks")
 
     def compare(self, record: Record, word: int) -> None:
+        board = self.scoreboard
         packed = int(self.dut.packed_word.value)
-        expected = record.pack()
-        assert packed == expected, f"pack {record}: RTL {packed:#034x} != {expected:#034x}"
-        assert Record.unpack(packed) == record
+        board.match(f"pack {record}", hex(packed), hex(record.pack()))
         fields, malformed = model_unpack(word)
         got = {name: int(getattr(self.dut, f"unpack_{name}").value) for name in DATA_FIELDS}
-        assert got == fields, f"unpack {word:#034x}: RTL {got} != model {fields}"
-        assert int(self.dut.unpack_malformed.value) == malformed, f"malformed flag of {word:#034x}"
-        self.checked += 1
+        board.match(f"unpack {word:#034x}", got, fields)
+        board.match(f"malformed flag of {word:#034x}", int(self.dut.unpack_malformed.value),
+                    int(malformed))
 
 
 @cocotb.test()
@@ -107,7 +107,8 @@ async def random_and_boundary_records(dut):
             words.append(rng.getrandbits(RECORD_BITS))
     tb = RecordCodecTB(dut)
     await tb.check_stream(records, words)
-    assert tb.checked == count
+    compared = sum(tb.scoreboard.checked.values())
+    assert compared == 3 * count, f"{compared} comparisons for {count} records"
 
 
 @cocotb.test()
