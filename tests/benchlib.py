@@ -195,3 +195,89 @@ class Scoreboard:
         if problems:
             raise AssertionError(f"{label}:\n  " + "\n  ".join(problems[:8]))
         self.log.info("%s: %s match the model", label, summary or "all items")
+
+
+class CoverageError(AssertionError):
+    """A coverage report found required bins that stayed empty."""
+
+
+class Coverage:
+    """Functional coverage: named bins declared up front, counted while the bench runs.
+
+    ``Coverage(name, required=[...], optional=[...])`` declares the bins (or
+    ``declare(bin, required=...)`` one at a time); ``hit(bin, n=1)`` counts, and so
+    does ``sample(bins)`` for an iterable of bin names (one count each); a bin that
+    was not declared raises KeyError, so a typo cannot count into a bin of its own.
+    ``report(log, directory)`` logs the table bin -> count (``*`` marks a required
+    bin), writes ``coverage_<name>.json`` ({bin: count}, numbers only) into
+    ``directory`` (default: the run directory of ``harness.run_cocotb``), and raises
+    :class:`CoverageError` naming every required bin that stayed empty.
+    """
+
+    def __init__(self, name: str, required=(), optional=()):
+        self.name = name
+        self.counts: dict[str, int] = {}
+        self.required: dict[str, bool] = {}
+        for bin_name in required:
+            self.declare(bin_name, required=True)
+        for bin_name in optional:
+            self.declare(bin_name, required=False)
+
+    def declare(self, bin_name: str, *, required: bool = True) -> None:
+        if not isinstance(bin_name, str) or not bin_name:
+            raise TypeError(f"a bin name must be a non-empty str, got {bin_name!r}")
+        if bin_name in self.counts:
+            raise ValueError(f"coverage {self.name}: bin {bin_name!r} declared twice")
+        self.counts[bin_name] = 0
+        self.required[bin_name] = bool(required)
+
+    def hit(self, bin_name: str, n: int = 1) -> None:
+        if bin_name not in self.counts:
+            raise KeyError(f"coverage {self.name}: no bin {bin_name!r}")
+        if n < 0:
+            raise ValueError(f"coverage {self.name}: negative count {n} for {bin_name!r}")
+        self.counts[bin_name] += n
+
+    def sample(self, bins) -> None:
+        for bin_name in bins:
+            self.hit(bin_name)
+
+    def merge(self, other: Coverage) -> None:
+        """Add the counts of ``other`` (same bins) into this one."""
+        for bin_name, count in other.counts.items():
+            self.hit(bin_name, count)
+
+    def empty_required(self) -> list[str]:
+        return [b for b, count in self.counts.items() if self.required[b] and not count]
+
+    def table(self) -> str:
+        width = max([len(b) for b in self.counts] + [3])
+        lines = [f"coverage {self.name} ({sum(self.required.values())} required bins, *):"]
+        for bin_name, count in self.counts.items():
+            mark = "*" if self.required[bin_name] else " "
+            flag = "  <-- EMPTY" if mark == "*" and not count else ""
+            lines.append(f"  {mark} {bin_name:<{width}} {count:>10}{flag}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.counts)
+
+    def report(self, log=None, directory=None) -> dict[str, int]:
+        """Log the table, write the JSON, raise CoverageError on an empty required bin."""
+        if log is not None:
+            log.info("%s", self.table())
+        if directory is None:
+            directory = os.environ.get("DMAPREFETCH_RUN_DIR")
+        if directory is not None:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.name)
+            path = os.path.join(directory, f"coverage_{safe}.json")
+            with open(path, "w") as out:
+                json.dump(self.counts, out, indent=1)
+            if log is not None:
+                log.info("coverage %s written to %s", self.name, path)
+        empty = self.empty_required()
+        if empty:
+            raise CoverageError(
+                f"coverage {self.name}: {len(empty)} required bins empty: {', '.join(empty)}"
+            )
+        return self.as_dict()

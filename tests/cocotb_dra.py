@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 
 import cocotb
-from benchlib import LayoutCodec, Scoreboard, bench_args, start_clock_and_reset
+from benchlib import Coverage, LayoutCodec, Scoreboard, bench_args, start_clock_and_reset
 from cocotb.triggers import FallingEdge
 
 from hw.dra import request_layout
@@ -27,23 +27,161 @@ from model.dra import (
     DraParams,
     OutRecord,
     Request,
+    _Sim,
     conservation_errors,
     run,
 )
-from model.record import Record
+from model.record import CloseReason, Record
+
+# -- functional coverage ---------------------------------------------------------------------
+
+REASON_BINS = [f"close {r.name}" for r in CloseReason]
+RING_BINS = ["stall cycles (ready low)", "ring full: stall cycles",
+             "ring full: write needing a slot waits", "ring full: merge or open goes on"]
+#: the rules of one cycle (docs/dra.md, "tie-breaks"); the first group needs two entries
+TIE_BINS_MANY = ["tie: lowest-index match of several", "tie: lowest free entry of several",
+                 "victim: superseded", "victim: LRU superseded before an older live record",
+                 "tie: lowest-index due record of several", "write waits for a due record"]
+TIE_BINS = ["victim: LRU, none superseded", "write waits: no candidate",
+            "write meets its record's expiry", "tie: COUNT before SIZE"]
+OTHER_BINS = ["merge", "open", "read request", "flush with open records", "interrupt"]
+
+
+#: reached by random traffic with any seed (the minimum over 8 seeds of the model run on
+#: the same traffic was at least 9 per bin, at least 25 on the K = 1 build)
+RANDOM_REQUIRED = (
+    ["close WINDOW", "close EVICT", "stall cycles (ready low)", "victim: LRU, none superseded",
+     "write waits: no candidate", "write meets its record's expiry", "merge", "open",
+     "read request", "interrupt"] + RING_BINS
+)
+#: ... and in the K = 8 build, with its 16 segments per run
+RANDOM_REQUIRED_MANY = (
+    ["close COUNT", "close SIZE", "close FLUSH", "flush with open records"]
+    + [b for b in TIE_BINS_MANY if b != "tie: lowest-index match of several"]
+)
+#: the directed traces are fixed: every docs-named rule has a trace of its own
+DIRECTED_REQUIRED = (
+    REASON_BINS + RING_BINS + TIE_BINS + TIE_BINS_MANY + ["merge", "open", "interrupt",
+                                                          "flush with open records"]
+)
+
+
+def dra_coverage(name: str, params: dict, required) -> Coverage:
+    """The DRA's bins; ``required`` the bin names that must not stay empty (the rest
+    are reported only)."""
+    bins = REASON_BINS + RING_BINS + TIE_BINS + OTHER_BINS
+    if params["entries"] > 1:
+        bins += TIE_BINS_MANY
+    required = set(required)
+    return Coverage(name, required=[b for b in bins if b in required],
+                    optional=[b for b in bins if b not in required])
+
+
+class CoverSim(_Sim):
+    """``model.dra``'s cycle machine, sampling which rule of docs/dra.md decided each
+    cycle it simulates into ``cov`` (the state is the model's, checked equal to the
+    RTL's by the scoreboard). An event-driven model skips idle stretches, so these
+    bins count decisions, not cycles."""
+
+    def __init__(self, cov: Coverage, *args):
+        super().__init__(*args)
+        self.cov = cov
+        self.stalls_seen = 0  # stall cycles counted so far (run() adds idle ones in bulk)
+        self.room_after = True  # ring room after the last step (unchanged over idle cycles)
+
+    def step(self, now: int) -> bool:
+        cov = self.cov
+        self._count_stalls(self.room_after)
+        room = self.reserved < self.S
+        due = [i for i in range(self.K) if self.entries[i] is not None and self.entries[i].due]
+        if due and room and len(due) > 1 and "tie: lowest-index due record of several" in \
+                cov.counts:
+            cov.hit("tie: lowest-index due record of several")
+        if self.r is not None:
+            if self.reqs[self.r].write:
+                self._sample_write(now, room, due)
+            else:
+                cov.hit("read request")
+        if self.flush_ptr < len(self.flushes) and self.flushes[self.flush_ptr] == now and any(
+                e is not None and not e.due for e in self.entries):
+            cov.hit("flush with open records")
+        changed = super().step(now)
+        self._count_stalls(room)
+        self.room_after = self.reserved < self.S
+        return changed
+
+    def _count_stalls(self, room: bool) -> None:
+        """Stall cycles counted since the last call, as ring-full ones when ``room`` was
+        False throughout them."""
+        stalls = self.ctr["stall_cycles"] - self.stalls_seen
+        self.stalls_seen += stalls
+        if stalls and not room:
+            self.cov.hit("ring full: stall cycles", stalls)
+
+    def _sample_write(self, now: int, room: bool, due: list[int]) -> None:
+        cov, c = self.cov, self.c
+        req = self.reqs[self.r]
+        addr, end = req.addr, req.addr + req.length
+        plan = self._plan(now)
+        tag = self.tags[self.r]
+
+        def joins(i):
+            e = self.entries[i]
+            return (not c.tag_match or e.tag == tag) and self._near(e, addr, end)
+
+        live = [i for i in range(self.A) if self._candidate(i, now)]
+        matches = [i for i in live if joins(i)]
+        expiring = [i for i in range(self.A) if self.entries[i] is not None
+                    and not self.entries[i].due and now - self.entries[i].last == self.W]
+        if any(joins(i) for i in expiring) and not matches:
+            cov.hit("write meets its record's expiry")
+        if plan is None:
+            cov.hit("write waits: no candidate")
+            return
+        kind, slot, reason = plan
+        if kind == "reopen" and (due or not room):  # waits (counted per decision tried)
+            cov.hit("ring full: write needing a slot waits" if not room
+                    else "write waits for a due record")
+            return
+        if len(matches) > 1:
+            cov.hit("tie: lowest-index match of several")
+        if kind == "merge":
+            cov.hit("merge")
+        elif kind == "open":
+            cov.hit("open")
+            if sum(self.entries[i] is None for i in range(self.A)) > 1:
+                cov.hit("tie: lowest free entry of several")
+        if reason == CloseReason.COUNT:
+            e = self.entries[slot]
+            if max(e.end, end) - min(e.start, addr) > c.max_size:
+                cov.hit("tie: COUNT before SIZE")
+        if reason == CloseReason.EVICT:
+            stale = [i for i in live if self.entries[i].superseded]
+            if stale:
+                cov.hit("victim: superseded")
+                oldest = min(live, key=lambda i: (self.entries[i].last, i))
+                if oldest != slot:
+                    cov.hit("victim: LRU superseded before an older live record")
+            else:
+                cov.hit("victim: LRU, none superseded")
+        if kind != "reopen" and not room:
+            cov.hit("ring full: merge or open goes on")
 
 
 class DraScoreboard(Scoreboard):
     """The shared scoreboard, fed with one DRA segment against ``model.dra.run``."""
 
-    def __init__(self, log):
+    def __init__(self, log, cov: Coverage | None = None):
         super().__init__(log)
+        self.cov = cov
         self.records = 0
         self.requests = 0
         self.segments = 0
 
     def check(self, label, reqs, cfg, flushes, seen) -> None:
         ref = run(reqs, cfg, acks=seen["acks"], flushes=flushes)
+        if self.cov is not None:
+            self.sample(reqs, cfg, flushes, seen)
         self.match("handshake", seen["accept"], ref.accept_cycles)
         self.match("record", seen["records"], ref.records)
         self.match("interrupt", seen["irqs"], ref.interrupts)
@@ -59,6 +197,16 @@ class DraScoreboard(Scoreboard):
         self.records += len(ref.records)
         self.requests += len(reqs)
         self.segments += 1
+
+    def sample(self, reqs, cfg, flushes, seen) -> None:
+        """Close reasons, stalls and interrupts from what the DUT did; the rules that
+        decided each cycle from the model's cycle machine on the same inputs."""
+        cov = self.cov
+        for record in seen["records"]:
+            cov.hit(f"close {CloseReason(record.reason).name}")
+        cov.hit("stall cycles (ready low)", seen["counters"]["stall_cycles"])
+        cov.hit("interrupt", len(seen["irqs"]))
+        CoverSim(cov, reqs, cfg, seen["acks"], sorted(set(flushes))).run()
 
 
 class _Port:
@@ -78,14 +226,14 @@ class _Port:
 class DraTB:
     """Drives one ``Dra`` DUT segment by segment; one falling-edge wait per cycle."""
 
-    def __init__(self, dut, params: dict):
+    def __init__(self, dut, params: dict, cov: Coverage | None = None):
         self.dut = dut
         self.params = params
         self.fields = {name: f.offset for name, f in request_layout(params["addr_width"])}
         shape = DraParams(**params)
         self.settings = LayoutCodec(settings_layout(shape))
         self.tag_range = LayoutCodec(tag_range_layout(shape))
-        self.scoreboard = DraScoreboard(dut._log)
+        self.scoreboard = DraScoreboard(dut._log, cov)
 
     def pack(self, r: Request) -> int:
         f = self.fields
@@ -319,7 +467,9 @@ async def random_traffic(dut):
     """Random timed traffic over many settings; bench_args: requests, segment."""
     args = bench_args()
     params = args["params"]
-    tb = DraTB(dut, params)
+    cov = dra_coverage("dra_random_traffic", params, RANDOM_REQUIRED
+                       + (RANDOM_REQUIRED_MANY if params["entries"] > 1 else []))
+    tb = DraTB(dut, params, cov)
     await start_clock_and_reset(dut)
     total = args.get("requests", 2000)
     per = args.get("segment", 1000)
@@ -343,13 +493,15 @@ async def random_traffic(dut):
         sb.requests,
         sb.records,
     )
+    cov.report(dut._log)
 
 
 @cocotb.test()
 async def directed(dut):
     """Hand-worked traces of tests/test_dra.py, replayed on the RTL."""
     params = bench_args()["params"]
-    tb = DraTB(dut, params)
+    cov = dra_coverage("dra_directed", params, DIRECTED_REQUIRED)
+    tb = DraTB(dut, params, cov)
     await start_clock_and_reset(dut)
 
     def cfg(**kw):
@@ -379,6 +531,20 @@ async def directed(dut):
     await tb.segment(
         "count overflow", [Request(i, 64 * i, 64) for i in range(7)], cfg(window=10, max_count=3)
     )
+    await tb.segment(
+        "count and size overflow together: COUNT first",
+        [Request(0, 0, 2048), Request(1, 2048, 2048), Request(2, 4096, 64)],
+        cfg(window=10, max_count=2, max_size=4096),
+    )
+    if k >= 2:
+        bridge = [Request(0, 0, 64), Request(1, 128, 64), Request(2, 64, 64)]
+        await tb.segment("a write bridging two records joins the lower entry", bridge,
+                         cfg(window=10, active_entries=2))
+    if k >= 3:
+        stale = [Request(0, 0x1000, 64, tag=9), Request(1, 0x5000, 64, tag=5),
+                 Request(2, 0x9000, 64, tag=5), Request(3, 0x20000, 64, tag=7)]
+        await tb.segment("superseded victim before the older live record", stale,
+                         cfg(window=100, active_entries=3))
     half = 1 << 31
     await tb.segment("size overflow", [Request(0, 0, half), Request(1, half, half)], cfg(window=10))
     await tb.segment(
@@ -394,6 +560,14 @@ async def directed(dut):
         cfg(window=1000, active_entries=1, irq_count=3),
         pauses=[(0, 3000)],
     )
+    slots = params["ring_slots"]
+    full = [Request(i, 0x100000 * i, 64) for i in range(slots + 1)]
+    full += [Request(slots + 1 + j, 0x100000 * slots + 64 * (j + 1), 64) for j in range(3)]
+    await tb.segment(
+        "ring full, writes still merge", full, cfg(window=1000, active_entries=1),
+        pauses=[(0, 200)],
+    )
     await tb.segment(
         "window shorter than the VMC pause", far, cfg(window=7, irq_cycles=5), pauses=[(2, 500)]
     )
+    cov.report(dut._log)

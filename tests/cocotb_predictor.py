@@ -27,7 +27,7 @@ import time
 from collections import deque
 
 import cocotb
-from benchlib import LayoutCodec, bench_args, start_clock_and_reset
+from benchlib import Coverage, LayoutCodec, bench_args, start_clock_and_reset
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from hw.predictor.config import CONFIG_STAGES, INT8_WEIGHTS
@@ -48,6 +48,9 @@ from model.predictor.core import (
     PredictorParams,
     Reg,
 )
+from model.predictor.deadblock import DeadBlockFilter
+from model.predictor.mlp import MlpPrefetcher
+from model.predictor.stride import CONFIDENT, StridePrefetcher
 from sim.system.core_traffic import (
     policy_writes,
     random_event,
@@ -64,6 +67,60 @@ def params_from_args(args: dict) -> PredictorParams:
     if "policies" in fields:
         fields["policies"] = tuple(PolicyId[name] for name in fields["policies"])
     return PredictorParams(**fields)
+
+
+BANDIT_ARMS = ("uvm", "window16", "window32", "decay", "stride", "mlp")
+
+
+def outcome_bins(policy: PolicyId) -> tuple[list[str], list[str]]:
+    """(required, optional) bins of one policy: the confidence outcomes docs/predictor.md
+    defines (stride: confident above 80 or the window fallback; the MLP: confident or the
+    window fallback; the bandit: the arm chosen), and empty / non-empty answers."""
+    name = policy.name
+    if policy == PolicyId.NONE:
+        return [f"{name} empty"], []
+    required = [f"{name} non-empty"]
+    if policy in (PolicyId.STRIDE, PolicyId.MLP):
+        required += [f"{name} confident", f"{name} not confident (window)"]
+    if policy == PolicyId.BANDIT:
+        required += [f"{name} arm {arm}" for arm in BANDIT_ARMS]
+    return required, [f"{name} empty"]
+
+
+#: runs shorter than this many random events per policy (the 512-unit build's 300) report
+#: the outcome bins without requiring them
+REQUIRED_FROM_EVENTS = 3000
+
+
+def predictor_coverage(policies, random_events: int) -> Coverage:
+    cov = Coverage("predictor")
+    for policy in policies:
+        required, optional = outcome_bins(policy)
+        for b in required:
+            cov.declare(b, required=random_events >= REQUIRED_FROM_EVENTS)
+        for b in optional:
+            cov.declare(b, required=False)
+    return cov
+
+
+def sample_outcome(cov: Coverage, model: PredictorCore, block: int, tag: int, mask: int,
+                   arm: int) -> None:
+    """Count the outcome of the event the model just answered with ``mask``."""
+    policy = PolicyId(model.regs.policy)
+    name = policy.name
+    cov.hit(f"{name} {'non-empty' if mask else 'empty'}")
+    inner = model.policy.inner if isinstance(model.policy, DeadBlockFilter) else model.policy
+    if policy == PolicyId.BANDIT:
+        cov.hit(f"{name} arm {BANDIT_ARMS[arm]}")
+    elif isinstance(inner, StridePrefetcher):
+        key = (block << 8) | tag
+        entry = inner.table[key % len(inner.table)]
+        confident = entry.confidence > CONFIDENT and entry.stride
+        cov.hit(f"{name} {'confident' if confident else 'not confident (window)'}")
+    elif isinstance(inner, MlpPrefetcher) and inner.decisions:
+        confident = inner.decisions[-1][3]
+        inner.decisions.clear()
+        cov.hit(f"{name} {'confident' if confident else 'not confident (window)'}")
 
 
 class Phase:
@@ -127,6 +184,7 @@ class PredictorTB:
         self.answers = 0
         self.cycles = 0
         self.mismatches: list[str] = []
+        self.coverage: Coverage | None = None
 
     async def start(self) -> None:
         for kind in KINDS:
@@ -143,10 +201,15 @@ class PredictorTB:
                 self.mismatches.append(f"{phase.name}: the model answers {code.name} to the "
                                        f"write {fields}: the bench meant the opposite")
         elif kind == "event":
-            self.expected.append((self.events, model.event(
-                fields["block"], fields["tag"], bool(fields["new_batch"]), fields["faulted"],
-                fields["resident"])))
+            inner = getattr(model.policy, "inner", model.policy)
+            if isinstance(inner, MlpPrefetcher) and inner.decisions is None:
+                inner.record_decisions()
+            answer = model.event(fields["block"], fields["tag"], bool(fields["new_batch"]),
+                                 fields["faulted"], fields["resident"])
+            self.expected.append((self.events, answer))
             self.events += 1
+            if self.coverage is not None:
+                sample_outcome(self.coverage, model, fields["block"], fields["tag"], *answer)
         else:
             model.feedback(fields["block"], fields["useful"], fields["useless"])
 
@@ -264,11 +327,12 @@ async def core_against_model(dut):
     tb = PredictorTB(dut, params)
     await tb.start()
     policies = [PolicyId[name] for name in args["policies"]]
+    tb.coverage = predictor_coverage(policies, args["random"])
     units = params.units
     for policy in policies:
         began, cycles0, events0 = time.monotonic(), tb.cycles, tb.events
-        setup = Phase(f"{policy.name} setup", strict=[("config", w)
-                                                        for w in setup_writes(params, policy, rng)])
+        writes = setup_writes(params, policy, rng)
+        setup = Phase(f"{policy.name} setup", strict=[("config", w) for w in writes])
         await tb.run(setup, max_cycles=10_000)
         count = args["random"]
         phase = Phase(f"{policy.name} random", idle=rng.choice([0.0, 0.1, 0.4]),
@@ -281,6 +345,12 @@ async def core_against_model(dut):
         for after in changes:
             address, value = rng.choice(policy_writes(policy, False, rng)[2:])
             phase.add("config", config(address, value), after=after)
+        if policy == PolicyId.MLP:  # a third of the events never confident, a third always
+            phase.add("config", config(Reg.MLP_CONF, 1 << 30), after=count // 3)
+            phase.add("config", config(Reg.MLP_CONF, -(1 << 30)), after=2 * count // 3)
+            phase.add("config", [w for w in writes if w["address"] == Reg.MLP_CONF][-1],
+                      after=count)  # the setup's threshold again, for the workload
+            phase.queues["config"] = deque(sorted(phase.queues["config"], key=lambda x: x[1]))
         phase.queues["feedback"] = deque(sorted(phase.queues["feedback"], key=lambda x: x[1]))
         await tb.run(phase, max_cycles=200 * count + 10_000)
         bad = Phase(f"{policy.name} illegal write", strict=[("config", illegal_write(params, rng))],
@@ -302,3 +372,4 @@ async def core_against_model(dut):
         dut._log.info(f"{policy.name}: {events} events in {tb.cycles - cycles0} cycles, "
                       f"{seconds:.1f} s ({events / seconds:,.0f} events/s), all answers agree")
     assert tb.answers == tb.events
+    tb.coverage.report(dut._log)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 
 import cocotb
-from benchlib import bench_args, start_clock_and_reset
+from benchlib import Coverage, bench_args, start_clock_and_reset
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from model.prefetch_buffer import (
@@ -101,11 +101,113 @@ class Traffic:
         return PrefetchRequest(cycle, (line << p.line_log2) + rng.randrange(p.line_bytes))
 
 
+LOOKUP_BINS = [f"{kind.name} {op}" for kind in LookupKind for op in ("read", "write")]
+PREFETCH_BINS = ["prefetch into a free way", "evict an unused valid line (useless)",
+                 "evict a used line", "evict the line the same cycle's lookup used",
+                 "dropped duplicate", "dropped busy"]
+FILL_BINS = ["fill completes valid", "fill completes cancelled by a write LATE",
+             "fill completes cancelled by a config change"]
+CONFIG_BINS = ["config change: sets_log2 (every line invalidated)",
+               "config change: ways only (disabled ways invalidated)",
+               "config change invalidates a line in flight", "invalid config ignored"]
+ALL_BINS = LOOKUP_BINS + PREFETCH_BINS + FILL_BINS + CONFIG_BINS
+
+
+#: reached by the random traffic of every geometry with any seed; the eviction of an
+#: unused line, a same-cycle eviction, dropped busy (impossible while max_fills < ways in
+#: a fully associative set) and the configuration bins depend on the geometry and the
+#: draws, so they are reported, not required
+RANDOM_REQUIRED = LOOKUP_BINS + ["prefetch into a free way", "evict a used line",
+                                 "dropped duplicate", "fill completes valid",
+                                 "fill completes cancelled by a write LATE"]
+#: what the directed sequences are written for (their host latencies are drawn)
+DIRECTED_REQUIRED = ["HIT read", "LATE read", "prefetch into a free way",
+                     "fill completes valid"]
+SET_ZERO_REQUIRED = ["MISS read", "HIT read", "LATE read", "prefetch into a free way",
+                     "fill completes valid"]
+
+
+def buffer_coverage(name: str, required) -> Coverage:
+    required = set(required)
+    return Coverage(name, required=[b for b in ALL_BINS if b in required],
+                    optional=[b for b in ALL_BINS if b not in required])
+
+
+class CoverBuffer(PrefetchBuffer):
+    """The golden model, sampling each prefetch decision, fill completion and
+    configuration change into ``cov`` (its state is checked equal to the RTL's by
+    the scoreboard; the lookup bins come from the DUT's results)."""
+
+    def __init__(self, params, host, cov: Coverage):
+        super().__init__(params, host)
+        self.cov = cov
+        self.cancel_cause: dict[int, str] = {}  # entry -> why its fill will not validate
+
+    def _lookup(self, lk):
+        result, touch = super()._lookup(lk)
+        if result.kind == LookupKind.LATE and lk.write and touch is not None:
+            e = touch[0] * self.p.ways + touch[1]
+            self.cancel_cause.setdefault(e, "a write LATE")
+        return result, touch
+
+    def _prefetch(self, t, pf, touch):
+        p, cov = self.p, self.cov
+        line = pf.addr >> p.line_log2
+        s = self._set_of(line)
+        w = None
+        if self._find(s, line) is not None:
+            cov.hit("dropped duplicate")
+        elif (w := self._victim(s)) is None:
+            cov.hit("dropped busy")
+        else:
+            e = s * p.ways + w
+            if not self.valid[e]:
+                cov.hit("prefetch into a free way")
+            elif touch == (s, w):
+                cov.hit("evict the line the same cycle's lookup used")
+            elif self.used[e]:
+                cov.hit("evict a used line")
+            else:
+                cov.hit("evict an unused valid line (useless)")
+        super()._prefetch(t, pf, touch)
+        if w is not None:
+            self.cancel_cause.pop(s * p.ways + w, None)
+
+    def _fill_beat(self, data):
+        e = self.inflight[0]
+        completes = self.fill_beat == self.p.beats - 1
+        super()._fill_beat(data)
+        if completes:
+            cause = self.cancel_cause.pop(e, None)
+            if self.valid[e]:
+                self.cov.hit("fill completes valid")
+            else:
+                self.cov.hit(f"fill completes cancelled by {cause or 'a config change'}")
+
+    def _configure(self, cfg):
+        p, cov = self.p, self.cov
+        all_sets = cfg.sets_log2 != self.sets_log2
+        hit = [e for e in range(p.sets * p.ways) if all_sets or e % p.ways >= cfg.ways]
+        if all_sets:
+            cov.hit("config change: sets_log2 (every line invalidated)")
+        elif cfg.ways < self.active_ways:
+            cov.hit("config change: ways only (disabled ways invalidated)")
+        in_flight = [e for e in hit if self.pending[e]]
+        if in_flight:
+            cov.hit("config change invalidates a line in flight")
+        for e in in_flight:
+            self.cancel_cause.setdefault(e, "a config change")
+        super()._configure(cfg)
+
+
 class PrefetchBufferTB:
     """Cycle driver, recorder and scoreboard for one PrefetchBuffer DUT."""
 
-    def __init__(self, dut, params: PrefetchBufferParams, latencies, gaps, req_ready):
+    def __init__(self, dut, params: PrefetchBufferParams, latencies, gaps, req_ready,
+                 coverage: str = "prefetch_buffer", required=()):
         self.dut = dut
+        self.required = list(required)
+        self.coverage = buffer_coverage(coverage, self.required)
         self.p = p = params
         self.latencies, self.gaps, self.req_ready = list(latencies), list(gaps), list(req_ready)
         self.host = HostMemory(p.word_bytes, host_init_for(p.word_bytes), self.latencies,
@@ -250,8 +352,13 @@ class PrefetchBufferTB:
         p = self.p
         host = HostMemory(p.word_bytes, host_init_for(p.word_bytes), self.latencies, self.gaps,
                           self.req_ready)
-        model = PrefetchBuffer(p, host)
+        # a fresh count each replay: the last scoreboard of a test covers all of it
+        self.coverage = cov = buffer_coverage(self.coverage.name, self.required)
+        model = CoverBuffer(p, host, cov)
         run = model.run(self.lookups, self.pf_offers, self.configs)
+        for kind, write, _ in self.results:
+            cov.hit(f"{LookupKind(kind).name} {'write' if write else 'read'}")
+        cov.hit("invalid config ignored", self.bad_configs)
         assert len(self.results) == len(self.lookups), (
             f"{len(self.results)} results for {len(self.lookups)} lookups")
         for i, (got, want) in enumerate(zip(self.results, run.results, strict=True)):
@@ -296,7 +403,8 @@ async def random_traffic(dut):
     rng = random.Random(random.getrandbits(64))
     args, p, latencies, gaps, req_ready = _setup(rng)
     await start_clock_and_reset(dut)
-    tb = PrefetchBufferTB(dut, p, latencies, gaps, req_ready)
+    tb = PrefetchBufferTB(dut, p, latencies, gaps, req_ready,
+                          "prefetch_buffer_random_traffic", RANDOM_REQUIRED)
     total = args["lookups"]
     phases = args.get("phases", 4)
     entries = p.sets * p.ways
@@ -348,6 +456,7 @@ async def random_traffic(dut):
     assert len(tb.lookups) >= total
     assert counters["hits"] > 0 and counters["misses"] > 0 and counters["issued"] > 0
     assert tb.read_hits_checked > 0
+    tb.coverage.report(dut._log)
 
 
 @cocotb.test()
@@ -356,7 +465,8 @@ async def directed_sequences(dut):
     rng = random.Random(random.getrandbits(64))
     _, p, latencies, gaps, req_ready = _setup(rng)
     await start_clock_and_reset(dut)
-    tb = PrefetchBufferTB(dut, p, latencies, gaps, req_ready)
+    tb = PrefetchBufferTB(dut, p, latencies, gaps, req_ready,
+                          "prefetch_buffer_directed_sequences", DIRECTED_REQUIRED)
     lb, wb = p.line_bytes, p.word_bytes
     base = 1 << (p.addr_width - 1)  # ways + 1 lines of one set
     line_addrs = [base + i * lb * p.sets for i in range(p.ways + 1)]
@@ -388,6 +498,7 @@ async def directed_sequences(dut):
     counters = tb.scoreboard()
     dut._log.info("directed: %d lookups, %s", len(tb.lookups), counters)
     assert counters["hits"] > 0
+    tb.coverage.report(dut._log)
 
 
 @cocotb.test()
@@ -399,7 +510,8 @@ async def set_zero_after_reset(dut):
     time zero (Icarus under -g2012 without ``harness.icarus_netlist``)."""
     _, p, _, _, _ = _setup(random.Random(random.getrandbits(64)))
     await start_clock_and_reset(dut)
-    tb = PrefetchBufferTB(dut, p, [3], [0], [True])
+    tb = PrefetchBufferTB(dut, p, [3], [0], [True], "prefetch_buffer_set_zero_after_reset",
+                          SET_ZERO_REQUIRED)
     wb = p.word_bytes
     line0 = 0  # line 0: set 0, word 0
     line1 = p.sets << p.line_log2  # the next line of set 0
@@ -420,3 +532,4 @@ async def set_zero_after_reset(dut):
     dut._log.info("set 0 after reset: %d lookups, %s", len(tb.lookups), counters)
     assert counters["misses"] >= 4 and counters["issued"] == 1
     assert counters["late"] > 0 and counters["hits"] > 0
+    tb.coverage.report(dut._log)

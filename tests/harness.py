@@ -34,6 +34,7 @@ SEED_ENV = "DMAPREFETCH_SEED"
 SIM_ENV = "SIM"
 SIMULATORS = ("icarus", "verilator")
 BENCH_ENV = "DMAPREFETCH_BENCH"
+RUN_DIR_ENV = "DMAPREFETCH_RUN_DIR"
 _HASHED_DIRS = ("hw", "model")
 
 
@@ -229,7 +230,9 @@ def run_cocotb(
                      always=True)
     # The runner lays os.environ over extra_env, so a stale value there must not win.
     os.environ.pop(BENCH_ENV, None)
-    env = {BENCH_ENV: json.dumps({"params": dict(params), **dict(bench_args or {})}, default=str)}
+    os.environ.pop(RUN_DIR_ENV, None)
+    env = {BENCH_ENV: json.dumps({"params": dict(params), **dict(bench_args or {})}, default=str),
+           RUN_DIR_ENV: str(run_dir)}  # where benchlib.Coverage writes its JSON
     if timeout_s is not None:
         env["DMAPREFETCH_TIMEOUT_S"] = str(timeout_s)
     for directory in (str(REPO), str(TESTS)):  # the runner hands sys.path to the simulator
