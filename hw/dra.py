@@ -109,9 +109,7 @@ class Dra(wiring.Component):
         wiring.connect(m, queue.req, wiring.flipped(self.req))
         m.d.comb += [
             tag_table.addr.eq(queue.lookup_addr),
-            queue.lookup_hits.eq(tag_table.hits),
-            tag_table.chosen_hits.eq(queue.head_hits),
-            queue.head_table_tag.eq(tag_table.tag),
+            queue.lookup_tag.eq(tag_table.tag),
             queue.proximity.eq(values.proximity),
             queue.max_size.eq(values.max_size),
         ]

@@ -233,10 +233,9 @@ class TagTable(wiring.Component):
 
     ``write`` (flow): a legal range (index < tag_ranges, base <= limit <= 2**addr_width)
     replaces that index from the next cycle; an illegal one changes nothing and pulses
-    ``refused``. A lookup takes two steps, so the address compares and the tag select
-    can sit in different pipeline stages: ``addr`` -> ``hits`` (bit j: range j holds
-    ``addr``), and ``chosen_hits`` -> ``tag``: the tag of the lowest-index range among
-    them, 0 when there is none (both combinational).
+    ``refused``. ``addr`` -> ``tag`` (combinational): the tag of the lowest-index range
+    holding ``addr``, 0 when there is none. :class:`InputQueue` looks it up as a request
+    is accepted and registers it with the request.
     """
 
     def __init__(self, params: DraParams):
@@ -246,8 +245,6 @@ class TagTable(wiring.Component):
                 "write": In(stream.Signature(tag_range_layout(params), always_ready=True)),
                 "refused": Out(1),
                 "addr": In(params.addr_width),
-                "hits": Out(params.tag_ranges),
-                "chosen_hits": In(params.tag_ranges),
                 "tag": Out(TAG_BITS),
             }
         )
@@ -269,10 +266,11 @@ class TagTable(wiring.Component):
             with m.If(self.write.valid & legal & (new.index == j)):
                 m.d.sync += [bases[j].eq(new.base), limits[j].eq(new.limit), tags[j].eq(new.tag)]
         m.d.comb += self.refused.eq(self.write.valid & ~legal)
-        m.d.comb += self.hits.eq(
+        hits = Signal(p.tag_ranges)
+        m.d.comb += hits.eq(
             Cat((self.addr >= bases[j]) & (self.addr < limits[j]) for j in range(p.tag_ranges))
         )
-        first = lowest_one(m, self.chosen_hits, p.tag_ranges, "first_hit")
+        first = lowest_one(m, hits, p.tag_ranges, "first_hit")
         m.d.comb += self.tag.eq(select(first, tags))
         return m
 
@@ -281,12 +279,12 @@ class InputQueue(wiring.Component):
     """The input queue: :data:`~model.dra.INPUT_QUEUE_DEPTH` requests, head first.
 
     ``req`` (stream): ready is registered, high while fewer than ``INPUT_QUEUE_DEPTH``
-    requests are queued at the start of the cycle. On the way in a request keeps the
-    tag table's ``lookup_hits`` for ``lookup_addr`` and takes the bounds of
-    :func:`queued_layout` from ``proximity`` and ``max_size``. ``head`` (stream): the
-    oldest queued request, its tag its own or, when that is 0, ``head_table_tag`` (the
-    table's tag for ``head_hits``); a request accepted in cycle c is at the head from
-    c+1 at the earliest.
+    requests are queued at the start of the cycle. On the way in a request takes its
+    tag (its own or, when that is 0, the tag table's ``lookup_tag`` for ``lookup_addr``)
+    and the bounds of :func:`queued_layout` from ``proximity`` and ``max_size``, all
+    registered with it, so the head's fields come from flip-flops. ``head`` (stream):
+    the oldest queued request; a request accepted in cycle c is at the head from c+1 at
+    the earliest.
     """
 
     def __init__(self, params: DraParams):
@@ -298,9 +296,7 @@ class InputQueue(wiring.Component):
                 "proximity": In(params.proximity_bits),
                 "max_size": In(SIZE_BITS),
                 "lookup_addr": Out(aw),
-                "lookup_hits": In(params.tag_ranges),
-                "head_hits": Out(params.tag_ranges),
-                "head_table_tag": In(TAG_BITS),
+                "lookup_tag": In(TAG_BITS),
                 "head": Out(stream.Signature(queued_layout(aw))),
             }
         )
@@ -317,7 +313,7 @@ class InputQueue(wiring.Component):
             self.lookup_addr.eq(request.addr),
             arriving.addr.eq(request.addr),
             arriving.end.eq(end),
-            arriving.tag.eq(request.tag),
+            arriving.tag.eq(Mux(request.tag != 0, request.tag, self.lookup_tag)),
             arriving.write.eq(request.write),
             arriving.reach_low.eq(
                 Mux(request.addr > self.proximity, request.addr - self.proximity, 0)
@@ -331,8 +327,6 @@ class InputQueue(wiring.Component):
         # two slots used in turn: a pop moves only the read pointer, a push writes the slot
         # the write pointer names, so neither fans out to the other slot's flip-flops
         slots = [Signal(layout, name=f"slot{i}") for i in range(depth)]
-        hits = [Signal(self.params.tag_ranges, name=f"hits{i}") for i in range(depth)]
-        head = Signal(layout)
         count = Signal(range(depth + 1))
         read = Signal()
         write = Signal()
@@ -342,16 +336,13 @@ class InputQueue(wiring.Component):
             self.req.ready.eq(count < depth),
             push.eq(self.req.valid & self.req.ready),
             self.head.valid.eq(count != 0),
-            head.eq(Mux(read, slots[1], slots[0])),
-            self.head_hits.eq(Mux(read, hits[1], hits[0])),
-            self.head.payload.eq(head),
-            self.head.payload.tag.eq(Mux(head.tag != 0, head.tag, self.head_table_tag)),
+            self.head.payload.eq(Mux(read, slots[1], slots[0])),
             pop.eq(self.head.valid & self.head.ready),
         ]
         m.d.sync += [count.eq(count + push - pop), read.eq(read ^ pop), write.eq(write ^ push)]
         for i in range(depth):
             with m.If(push & (write == i)):
-                m.d.sync += [slots[i].eq(arriving), hits[i].eq(self.lookup_hits)]
+                m.d.sync += slots[i].eq(arriving)
         return m
 
 

@@ -72,7 +72,6 @@ def test_tag_table_writes_lookup_and_refusals():
 
     async def lookup(ctx, addr):
         ctx.set(dut.addr, addr)
-        ctx.set(dut.chosen_hits, ctx.get(dut.hits))
         return ctx.get(dut.tag)
 
     async def bench(ctx):
@@ -110,8 +109,6 @@ def test_input_queue_registered_ready_order_and_bounds():
     async def bench(ctx):
         ctx.set(dut.proximity, 0x10)
         ctx.set(dut.max_size, 0x30)
-        ctx.set(dut.lookup_hits, 0b101)
-        ctx.set(dut.head_table_tag, 9)
         accepted = []
         for cycle in range(6):
             if len(accepted) < len(requests):
@@ -120,6 +117,8 @@ def test_input_queue_registered_ready_order_and_bounds():
                 ctx.set(dut.req.payload, {"addr": addr, "length": length, "tag": tag,
                                           "write": write})
                 assert ctx.get(dut.lookup_addr) == addr
+                # the table's tag for this address, taken only as the request is accepted
+                ctx.set(dut.lookup_tag, 9 if cycle == 0 else 4)
             ready = ctx.get(dut.req.ready)
             # the head is never taken: two requests fill the queue, then ready stays low
             assert ready == (len(accepted) < INPUT_QUEUE_DEPTH)
@@ -129,8 +128,7 @@ def test_input_queue_registered_ready_order_and_bounds():
         assert accepted == [0, 1]
         head = ctx.get(dut.head.payload)
         assert ctx.get(dut.head.valid)
-        # an untagged request takes the table's tag for the range hits kept on the way in
-        assert ctx.get(dut.head_hits) == 0b101
+        # an untagged request keeps the table's tag looked up as it was accepted
         assert (head.addr, head.end, head.tag, head.write) == (0x100, 0x140, 9, 1)
         assert (head.reach_low, head.reach_high) == (0x100 - 0x10, 0x140 + 0x10)
         assert (head.size_end, head.size_start, head.size_start_ok) == (0x130, 0x110, 1)
