@@ -220,6 +220,7 @@ class PrefetchBufferTB:
         self.pf_offers: list[PrefetchRequest] = []
         self.pf_accepts: list[int] = []
         self.fills: list[tuple[int, int]] = []
+        self.request_waiting = False  # a fill request was offered and not taken last cycle
         self.configs: list[ConfigChange] = []
         self.read_hits_checked = 0
         self.bad_configs = 0
@@ -249,8 +250,11 @@ class PrefetchBufferTB:
         while True:
             t = self.cycle
             active = t < t_end
+            # a drain ends only when no fill request waits for the host either: the
+            # cycles after it do not follow the host's request_ready pattern
             if not active and (not drain or (self.lk is None and self.pf is None
-                                             and not host.busy and idle > 3)):
+                                             and not host.busy and not self.request_waiting
+                                             and idle > 3)):
                 break
             if self.lk is None and active:
                 self.lk = next_lookup(t)
@@ -281,7 +285,9 @@ class PrefetchBufferTB:
             lk_fire = lk is not None and int(dut.lookup__ready.value) == 1
             pf_fire = pf is not None and int(dut.prefetch__ready.value) == 1
             beat_fire = beat is not None and int(dut.fill_resp__ready.value) == 1
-            if req_ready and int(dut.fill_req__valid.value):
+            request_valid = int(dut.fill_req__valid.value)
+            self.request_waiting = bool(request_valid) and not req_ready
+            if req_ready and request_valid:
                 addr = int(dut.fill_req__payload.value)
                 host.request(t, addr, p.beats)
                 self.fills.append((t, addr))
