@@ -10,7 +10,8 @@ component and corrupts one output.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from unittest import mock
 
@@ -66,33 +67,14 @@ class RingLosingSimultaneousWrite(RecordRing):
         return m
 
 
-class EngineShiftingMask(wiring.Component):
-    """The UVM engine with its prefetch mask one page too high (an offset bug)."""
+class _Corrupted(wiring.Component):
+    """A real component inside a wrapper of the same signature: every port passes
+    through, then :meth:`corrupt` overrides one output (the last assignment wins)."""
+
+    real: type
 
     def __init__(self, params):
-        self.inner = UvmTreeEngine(params)
-        self.params = params
-        super().__init__(self.inner.signature)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.inner = inner = self.inner
-        wiring.connect(m, inner.i, wiring.flipped(self.i))
-        m.d.comb += [
-            self.o.valid.eq(inner.o.valid),
-            self.o.payload.eq(inner.o.payload),
-            self.o.payload.prefetch.eq(inner.o.payload.prefetch << 1),
-            inner.o.ready.eq(self.o.ready),
-        ]
-        return m
-
-
-class BufferWithStaleHits(wiring.Component):
-    """The prefetch buffer answering a read hit with the data of the read before it
-    (a forwarding bug: the word a write hit has just changed is read stale)."""
-
-    def __init__(self, params):
-        self.inner = PrefetchBuffer(params)
+        self.inner = self.real(params)
         self.params = params
         super().__init__(self.inner.signature)
 
@@ -106,19 +88,38 @@ class BufferWithStaleHits(wiring.Component):
             else:
                 m.d.comb += (inner_port.eq(port) if member.flow == wiring.In
                              else port.eq(inner_port))
+        self.corrupt(m, inner)
+        return m
+
+    def corrupt(self, m: Module, inner) -> None:
+        raise NotImplementedError
+
+
+class EngineShiftingMask(_Corrupted):
+    """The UVM engine with its prefetch mask one page too high (an offset bug)."""
+
+    real = UvmTreeEngine
+
+    def corrupt(self, m, inner):
+        m.d.comb += self.o.payload.prefetch.eq(inner.o.payload.prefetch << 1)
+
+
+class BufferWithStaleHits(_Corrupted):
+    """The prefetch buffer answering a read hit with the data of the read before it
+    (a forwarding bug: the word a write hit has just changed is read stale)."""
+
+    real = PrefetchBuffer
+
+    def corrupt(self, m, inner):
         previous = Signal.like(inner.result.payload.data)
         with m.If(inner.result.valid & inner.result.ready):
             m.d.sync += previous.eq(inner.result.payload.data)
         m.d.comb += self.result.payload.data.eq(previous)
-        return m
 
 
 def _patch(module, name: str, replacement) -> Callable[[], contextlib.AbstractContextManager]:
-    @contextlib.contextmanager
-    def active() -> Iterator[None]:
-        with mock.patch.object(module, name, replacement):
-            yield
-    return active
+    """A fresh context manager, on every call, that puts ``replacement`` in place."""
+    return functools.partial(mock.patch.object, module, name, replacement)
 
 
 MUTANTS = [

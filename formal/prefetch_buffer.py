@@ -22,7 +22,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In
 
-from formal.run import Proof, out_of_reset
+from formal.run import Proof, out_of_reset, track_one
 from hw import prefetch_buffer
 from model.prefetch_buffer import PrefetchBufferParams
 
@@ -100,20 +100,12 @@ class HitMatchesHost(wiring.Component):
         # its result is the one delivered after as many results as lookups before it
         result = dut.result
         given = result.valid & result.ready
-        accepted = Signal(8)  # lookups so far (the depth is far below 256)
-        delivered = Signal(8)
-        m.d.sync += [accepted.eq(accepted + took), delivered.eq(delivered + given)]
-        tracked = Signal()
-        position = Signal(8)
-        expected = Signal(8)
-        with m.If(took & same_word & ~lookup.payload.write & self.mark & ~tracked):
-            m.d.sync += [tracked.eq(1), position.eq(accepted), expected.eq(host)]
+        chosen = same_word & ~lookup.payload.write & self.mark
+        due, kept = track_one(m, took, given, chosen, {"expected": host})
         hit = result.payload.kind == prefetch_buffer.LookupKindShape.HIT
-        checked = given & tracked & (delivered == position) & hit
         m.d.comb += [
             result.ready.eq(self.result_ready),
-            Assert(~given | (delivered < accepted)),
-            Assert(~checked | (result.payload.data.word_select(lane, 8) == expected)),
+            Assert(~(due & hit) | (result.payload.data.word_select(lane, 8) == kept["expected"])),
         ]
 
         m.d.comb += [

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Assume, Module, ResetSignal
+from amaranth.hdl import Assert, Assume, Module, ResetSignal, Signal, Value
 from amaranth.lib import wiring
 
 from model.checks import check_instance, check_int
@@ -72,6 +72,25 @@ class Outcome:
 def out_of_reset(m: Module) -> None:
     """Assume the ``sync`` reset stays low: BMC starts from the reset values already."""
     m.d.comb += Assume(~ResetSignal())
+
+
+def track_one(m: Module, took, given, chosen, values: dict) -> tuple[Value, dict]:
+    """Track one transaction of an in-order block: the first one accepted (``took``)
+    while ``chosen`` is high. Keeps a copy of each of ``values`` from its acceptance and
+    returns ``(due, kept)``: ``due`` is high in the cycle its result is delivered
+    (``given``) and ``kept`` holds the copies. Also asserts that no result is delivered
+    without a transaction. Counts are 8 bits: every proof's depth is far below 256."""
+    accepted = Signal(8)
+    delivered = Signal(8)
+    m.d.sync += [accepted.eq(accepted + took), delivered.eq(delivered + given)]
+    tracked = Signal()
+    position = Signal(8)
+    kept = {name: Signal.like(value, name=f"kept_{name}") for name, value in values.items()}
+    with m.If(took & chosen & ~tracked):
+        m.d.sync += [tracked.eq(1), position.eq(accepted),
+                     *(kept[name].eq(value) for name, value in values.items())]
+    m.d.comb += Assert(~given | (delivered < accepted))
+    return given & tracked & (delivered == position), kept
 
 
 def tool_path() -> str:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import functools
 
-from amaranth.hdl import Assert, Assume, Cat, Module, Signal, Value
+from amaranth.hdl import Assert, Assume, Cat, Module, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
-from formal.run import Proof, out_of_reset
+from formal.run import Proof, out_of_reset, track_one
 from hw import uvm_tree
 from model.uvm_tree import BIG_PAGE_PAGES, MIN_FAULTS_MAX, UvmTreeParams, request_fields
 
@@ -94,24 +94,14 @@ class MaskStaysInBlock(wiring.Component):
 
         took = dut.i.valid & dut.i.ready
         given = dut.o.valid & dut.o.ready
-        accepted = Signal(8)  # batches accepted so far (the depth is far below 256)
-        delivered = Signal(8)
-        m.d.sync += [accepted.eq(accepted + took), delivered.eq(delivered + given)]
-        tracked = Signal()
-        position = Signal(8)
-        faulted = Signal(w)
-        thrashing = Signal(w)
-        pages = Signal(p.index_bits)
-        with m.If(took & self.mark & ~tracked):
-            m.d.sync += [tracked.eq(1), position.eq(accepted), faulted.eq(self.in_faulted),
-                         thrashing.eq(self.in_thrashing), pages.eq(self.in_num_pages)]
+        due, kept = track_one(m, took, given, self.mark, {
+            "faulted": self.in_faulted, "thrashing": self.in_thrashing,
+            "pages": self.in_num_pages})
         mask = dut.o.payload.prefetch
-        checked = given & tracked & (delivered == position)
         m.d.comb += [
-            Assert(~given | (delivered < accepted)),
-            Assert(~checked | ((mask & faulted) == 0)),
-            Assert(~checked | ((mask & thrashing) == 0)),
-            Assert(~checked | ((mask & ~_window(w, pages)) == 0)),
+            Assert(~due | ((mask & kept["faulted"]) == 0)),
+            Assert(~due | ((mask & kept["thrashing"]) == 0)),
+            Assert(~due | ((mask & ~_window(w, kept["pages"])) == 0)),
         ]
         return m
 
