@@ -186,16 +186,21 @@ def first_set(bits: Signal, width: int) -> tuple:
     return level[0][1], level[0][0]
 
 
-def touch_ranks(ranks, way, ways: int, rank_bits: int):
-    """LRU rank vector after making ``way`` most recently used (rank 0)."""
+def touch_ranks(m: Module, ranks, way, ways: int, rank_bits: int) -> Signal:
+    """LRU rank vector after making ``way`` most recently used (rank 0), as a Signal
+    driven in ``m`` (its terms are named once: inlined, every field would copy them)."""
+    after = Signal(max(1, ways * rank_bits))
     if not rank_bits:
-        return ranks
-    old = ranks.word_select(way, rank_bits)
+        m.d.comb += after.eq(ranks)
+        return after
+    before, old = Signal.like(after), Signal(rank_bits)
+    m.d.comb += [before.eq(ranks), old.eq(before.word_select(way, rank_bits))]
     fields = []
     for v in range(ways):
-        r = ranks[v * rank_bits:(v + 1) * rank_bits]
+        r = before[v * rank_bits:(v + 1) * rank_bits]
         fields.append(Mux(way == v, 0, Mux(r < old, r + 1, r))[:rank_bits])
-    return Cat(*fields)
+    m.d.comb += after.eq(Cat(*fields))
+    return after
 
 
 def sets_equal(p: PrefetchBufferParams, a, b):
@@ -237,7 +242,8 @@ class TagStore(wiring.Component):
                     m.d.sync += tags[s][w].eq(write.line)
         for probe in (self.lookup, self.prefetch):
             request = probe.request.payload
-            row = rows[request.set] if p.set_bits else rows[0]
+            row = Signal(p.ways * p.tag_width)  # one Array read, not one per use
+            m.d.comb += row.eq(rows[request.set] if p.set_bits else rows[0])
             equal = Signal(p.ways)
             written = Signal()  # the set of the probe had a tag written this cycle
             written_way = Signal(way_shape(p))
@@ -342,7 +348,11 @@ class Replacement(wiring.Component):
         rows = Array(ranks)
 
         def row(index):
-            return rows[index] if p.set_bits else rows[0]
+            """The ranks of set ``index`` as one Signal (an expression built on an Array
+            read is copied once per set, and nested ones multiply)."""
+            named = Signal.like(ranks[0], init=0)
+            m.d.comb += named.eq(rows[index] if p.set_bits else rows[0])
+            return named
 
         victim = self.victim
         candidate_ranks = row(victim.set)
@@ -361,9 +371,9 @@ class Replacement(wiring.Component):
             victim.found.eq(any_free | level[0][0]),
         ]
         lookup, allocate = self.lookup_touch, self.allocate_touch
-        after_lookup = touch_ranks(row(lookup.payload.set), lookup.payload.way, ways, bits)
+        after_lookup = touch_ranks(m, row(lookup.payload.set), lookup.payload.way, ways, bits)
         same = lookup.valid & sets_equal(p, lookup.payload.set, allocate.payload.set)
-        after_allocate = touch_ranks(Mux(same, after_lookup, row(allocate.payload.set)),
+        after_allocate = touch_ranks(m, Mux(same, after_lookup, row(allocate.payload.set)),
                                      allocate.payload.way, ways, bits)
         for s in range(p.sets):
             with m.If(lookup.valid & sets_equal(p, lookup.payload.set, s)):
