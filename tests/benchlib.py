@@ -20,9 +20,10 @@ CLOCK_PERIOD_NS = 10
 
 def bench_args() -> dict:
     """The ``bench_args`` given to ``run_cocotb``, plus ``params`` (the DUT's parameters)."""
-    text = os.environ.get("DMAPREFETCH_BENCH")
+    text = os.environ.get("DMAPREFETCH_BENCH_ARGS")
     if text is None:
-        raise RuntimeError("DMAPREFETCH_BENCH is unset: run this bench through harness.run_cocotb")
+        raise RuntimeError("DMAPREFETCH_BENCH_ARGS is unset: run this bench through "
+                           "harness.run_cocotb")
     return json.loads(text)
 
 

@@ -33,28 +33,42 @@ def rng(seed) -> random.Random:
 
 
 def pytest_terminal_summary(terminalreporter):
-    """Count the cocotb benches this session ran, per simulator (results.xml written since
-    start; the harness leaves the simulator's name beside it)."""
+    """The cocotb runs of this session (results.xml written since its start), per bench and
+    simulator: runs, cocotb tests passed, random transactions compared with the golden
+    model and simulator seconds (from the bench.json the harness leaves beside them)."""
+    import json
+
     from cocotb_tools.check_results import get_results
 
-    counts: dict[str, list[int]] = {}
+    rows: dict[tuple[str, str], list] = {}
     for results in (REPO / "build" / "cocotb").glob("*/*/results.xml"):
-        if results.stat().st_mtime < _session_start:
+        summary = results.parent / "bench.json"
+        if results.stat().st_mtime < _session_start or not summary.exists():
             continue
         try:
             num_tests, num_failed = get_results(results)
         except RuntimeError:
             continue
-        marker = results.parent / "simulator"
-        simulator = marker.read_text().strip() if marker.exists() else "icarus"
-        row = counts.setdefault(simulator, [0, 0, 0])
+        bench = json.loads(summary.read_text())
+        row = rows.setdefault((bench["test_module"], bench["simulator"]),
+                              [0, 0, 0, 0, bench["unit"], 0.0])
         row[0] += 1
         row[1] += num_tests
         row[2] += num_failed
-    for simulator, (benches, tests, failed) in sorted(counts.items()):
-        terminalreporter.write_line(
-            f"cocotb under {simulator}: {benches} bench runs, {tests} cocotb tests, "
-            f"{tests - failed} passed, {failed} failed"
-            + (" (the harness self-test fails a deliberately wrong DUT)"
-               if simulator == "icarus" else "")
-        )
+        row[3] += bench["transactions"]
+        row[4] = row[4] or bench["unit"]
+        row[5] += bench["seconds"]
+    if not rows:
+        return
+    write = terminalreporter.write_line
+    write("cocotb benches of this session (random transactions compared with the golden model; "
+          "seconds of simulation, build excluded, summed over parallel workers):")
+    write(f"  {'bench':<24}{'simulator':<11}{'runs':>5}{'tests':>7}{'failed':>7}"
+          f"{'transactions':>14}  {'unit':<9}{'seconds':>9}")
+    for (module, simulator), (runs, tests, failed, count, unit, seconds) in sorted(rows.items()):
+        write(f"  {module:<24}{simulator:<11}{runs:>5}{tests:>7}{failed:>7}{count:>14,}  "
+              f"{unit:<9}{seconds:>9.1f}")
+    if any(module == "cocotb_record" and simulator == "icarus" and failed
+           for (module, simulator), (_, _, failed, *_) in rows.items()):
+        write("  (the failures under Icarus on cocotb_record include the harness self-test, "
+              "which fails a deliberately wrong DUT)")

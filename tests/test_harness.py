@@ -11,10 +11,11 @@ by a register that keeps its reset value (the prefetch buffer's set views: the s
 index of the request being decided resets to 0) is the case this checks.
 """
 
+import pytest
 from amaranth.hdl import Array, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
-from harness import run_cocotb
+from harness import SIMULATORS, run_cocotb
 
 ROWS = [5, 9, 12, 3]
 
@@ -41,10 +42,12 @@ class RegisteredMux(wiring.Component):
         return m
 
 
-def test_harness_evaluates_combinational_logic_at_time_zero():
+@pytest.mark.parametrize("simulator", SIMULATORS)
+def test_harness_evaluates_combinational_logic_at_time_zero(simulator):
     run_cocotb(
         name="harness_registered_mux",
         top=RegisteredMux,
         params={"rows": ROWS},
         test_module="cocotb_harness",
+        simulator=simulator,
     )
