@@ -9,7 +9,7 @@ TOP    ?= record
 CONFIG ?=
 NEXTPNR_OPTS ?=
 BENCH  ?=
-TEST   ?= tests/test_record_cocotb.py
+TEST   ?= tests/test_dra_cocotb.py::test_dra_cocotb_directed[k8]
 
 .PHONY: setup tools test sim synth bench formal waves lint clean distclean
 
@@ -43,7 +43,7 @@ formal: setup
 	$(PY) -m formal $(if $(ONLY),--only $(ONLY))
 
 waves: setup
-	WAVES=1 $(PY) -m pytest -p no:xdist -s $(TEST)
+	WAVES=1 $(PY) -m pytest -p no:xdist -s '$(TEST)'
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
